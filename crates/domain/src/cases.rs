@@ -1,0 +1,205 @@
+//! Cases (工單): every request a customer brings, of the kinds the textbooks name, with
+//! their service classification, status machine and priority.
+
+use crate::{DomainError, Labelled};
+
+labelled_enum! {
+    /// What the customer came for.
+    CaseKind ("kind") {
+        Consultation = "consultation", "Consultation", "諮詢";
+        TechnicalSupport = "technical_support", "Technical support", "技術支持";
+        Order = "order", "Order", "訂單";
+        Complaint = "complaint", "Complaint", "投訴";
+        AfterSale = "after_sale", "After-sale service", "售後服務";
+        Suggestion = "suggestion", "Suggestion", "建議";
+    }
+}
+
+impl CaseKind {
+    /// The service stage a case of this kind usually belongs to, used when the creator
+    /// does not say.
+    pub fn default_stage(self) -> ServiceStage {
+        match self {
+            CaseKind::Consultation => ServiceStage::PreSale,
+            CaseKind::Order => ServiceStage::InSale,
+            CaseKind::TechnicalSupport
+            | CaseKind::Complaint
+            | CaseKind::AfterSale
+            | CaseKind::Suggestion => ServiceStage::AfterSale,
+        }
+    }
+
+    /// Complaints start at high priority: a dissatisfied customer who speaks up is the
+    /// five per cent the complaint pyramid warns about.
+    pub fn default_priority(self) -> Priority {
+        match self {
+            CaseKind::Complaint => Priority::High,
+            _ => Priority::Normal,
+        }
+    }
+
+    pub fn default_technical(self) -> bool {
+        matches!(self, CaseKind::TechnicalSupport)
+    }
+}
+
+labelled_enum! {
+    /// Where a case stands.
+    CaseStatus ("status") {
+        New = "new", "New", "新建";
+        Open = "open", "Open", "處理中";
+        /// Waiting for the customer's answer.
+        Pending = "pending", "Waiting on customer", "待客戶回覆";
+        /// Waiting for a third party or another department.
+        OnHold = "on_hold", "On hold", "掛起";
+        Solved = "solved", "Solved", "已解決";
+        Closed = "closed", "Closed", "已關閉";
+        /// Merged into another case; read-only from then on.
+        Merged = "merged", "Merged", "已合併";
+    }
+}
+
+impl CaseStatus {
+    /// The statuses reachable by a status change. `merged` is reached only by merging,
+    /// and `closed` and `merged` are final: a new request after closing is a new case.
+    pub fn allowed_next(self) -> &'static [CaseStatus] {
+        use CaseStatus::*;
+        match self {
+            New => &[Open, Pending, OnHold, Solved, Closed],
+            Open => &[Pending, OnHold, Solved, Closed],
+            Pending => &[Open, OnHold, Solved, Closed],
+            OnHold => &[Open, Pending, Solved, Closed],
+            Solved => &[Open, Closed],
+            Closed | Merged => &[],
+        }
+    }
+
+    pub fn transition(self, to: CaseStatus) -> Result<CaseStatus, DomainError> {
+        if self.allowed_next().contains(&to) {
+            Ok(to)
+        } else {
+            Err(DomainError::TransitionNotAllowed {
+                field: "status",
+                from: self.as_str().to_string(),
+                to: to.as_str().to_string(),
+                allowed: self
+                    .allowed_next()
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
+            })
+        }
+    }
+
+    /// Whether the case still needs work.
+    pub fn is_open(self) -> bool {
+        !matches!(
+            self,
+            CaseStatus::Solved | CaseStatus::Closed | CaseStatus::Merged
+        )
+    }
+
+    /// Whether the case accepts messages, transfers and edits.
+    pub fn is_writable(self) -> bool {
+        !matches!(self, CaseStatus::Closed | CaseStatus::Merged)
+    }
+}
+
+labelled_enum! {
+    Priority ("priority") {
+        Low = "low", "Low", "低";
+        Normal = "normal", "Normal", "普通";
+        High = "high", "High", "高";
+        Urgent = "urgent", "Urgent", "緊急";
+    }
+}
+
+labelled_enum! {
+    /// Service classification by time (按時間): before, during or after the sale.
+    ServiceStage ("service_stage") {
+        PreSale = "pre_sale", "Pre-sale", "售前服務";
+        InSale = "in_sale", "In-sale", "售中服務";
+        AfterSale = "after_sale", "After-sale", "售後服務";
+    }
+}
+
+labelled_enum! {
+    /// Free or paid service (按收費).
+    Charging ("charging") {
+        Free = "free", "Free", "免費服務";
+        Paid = "paid", "Paid", "收費服務";
+    }
+}
+
+labelled_enum! {
+    /// Where the service happens (按地點).
+    ServiceMode ("service_mode") {
+        FixedPoint = "fixed_point", "On-site at a fixed point", "定點服務";
+        Itinerant = "itinerant", "Itinerant", "巡迴服務";
+    }
+}
+
+labelled_enum! {
+    /// One-off or recurring service (按次數).
+    Recurrence ("recurrence") {
+        OneOff = "one_off", "One-off", "一次性服務";
+        Recurring = "recurring", "Recurring", "經常性服務";
+    }
+}
+
+labelled_enum! {
+    /// A message on a case: from the customer, to the customer, or between colleagues.
+    MessageKind ("kind") {
+        Inbound = "inbound", "From the customer", "客戶來信";
+        Outbound = "outbound", "To the customer", "回覆客戶";
+        InternalNote = "internal_note", "Internal note", "內部備註";
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_statuses_have_no_way_out() {
+        for to in CaseStatus::ALL {
+            assert!(CaseStatus::Closed.transition(*to).is_err());
+            assert!(CaseStatus::Merged.transition(*to).is_err());
+        }
+        for from in CaseStatus::ALL {
+            assert!(
+                from.transition(CaseStatus::Merged).is_err(),
+                "merged is reached only by merging"
+            );
+            assert!(
+                from.transition(*from).is_err(),
+                "{from} -> itself is not a change"
+            );
+        }
+    }
+
+    #[test]
+    fn a_solved_case_can_be_reopened() {
+        assert_eq!(
+            CaseStatus::Solved.transition(CaseStatus::Open),
+            Ok(CaseStatus::Open)
+        );
+        let error = CaseStatus::Solved
+            .transition(CaseStatus::Pending)
+            .expect_err("not allowed");
+        assert!(
+            matches!(error, DomainError::TransitionNotAllowed { ref allowed, .. } if allowed == &["open", "closed"])
+        );
+    }
+
+    #[test]
+    fn kinds_drive_defaults() {
+        assert_eq!(CaseKind::Complaint.default_priority(), Priority::High);
+        assert_eq!(
+            CaseKind::Consultation.default_stage(),
+            ServiceStage::PreSale
+        );
+        assert_eq!(CaseKind::Order.default_stage(), ServiceStage::InSale);
+        assert!(CaseKind::TechnicalSupport.default_technical());
+    }
+}
