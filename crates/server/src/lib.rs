@@ -1,1 +1,433 @@
-//! placeholder
+//! kefu's HTTP server: the REST API under `/api/v1`, its OpenAPI document and docs.
+//!
+//! `server` is the only crate that speaks HTTP. Every route is declared once in
+//! [`routes`] with the access it needs; the router and the permission tests are both
+//! built from that table, so a route cannot exist without its check.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+
+pub use auth::Access;
+pub use state::{AppState, ServerConfig};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use error::{ApiError, ErrorCode};
+use kefu_domain::access::Permission::*;
+use routes::{admin, cases, customers, system, timeline};
+use std::future::Future;
+use utoipa::OpenApi;
+
+/// The largest JSON body accepted.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+/// One row of the route table.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every route: method, path, who may call it, and its handler.
+pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Access::{Authenticated, Permission as P, Public};
+    let r =
+        |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
+            (
+                RouteSpec {
+                    method,
+                    path,
+                    access,
+                },
+                handler,
+            )
+        };
+    vec![
+        r(Method::GET, "/api/v1/health", Public, get(system::health)),
+        r(
+            Method::GET,
+            "/api/v1/openapi.json",
+            Public,
+            get(system::openapi),
+        ),
+        r(Method::GET, "/api/docs", Public, get(system::docs)),
+        r(
+            Method::GET,
+            "/api/docs/{file}",
+            Public,
+            get(system::docs_asset),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/login",
+            Public,
+            post(auth::login),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Authenticated,
+            post(auth::logout),
+        ),
+        r(Method::GET, "/api/v1/me", Authenticated, get(auth::whoami)),
+        r(
+            Method::GET,
+            "/api/v1/customers",
+            P(CustomersRead),
+            get(customers::list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/customers",
+            P(CustomersWrite),
+            post(customers::create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/customers/{id}",
+            P(CustomersRead),
+            get(customers::get),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/customers/{id}",
+            P(CustomersWrite),
+            patch(customers::update),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/customers/{id}",
+            P(CustomersDelete),
+            delete(customers::delete),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/customers/{id}/contacts",
+            P(CustomersWrite),
+            post(customers::add_contact),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/customers/{id}/contacts/{contact_id}",
+            P(CustomersWrite),
+            delete(customers::remove_contact),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/customers/{id}/lifecycle",
+            P(CustomersRead),
+            get(customers::lifecycle_history),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/customers/{id}/lifecycle",
+            P(CustomersWrite),
+            post(customers::transition),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/customers/{id}/transactions",
+            P(CustomersWrite),
+            post(customers::add_transaction),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/customers/{id}/win-back-attempts",
+            P(CustomersWrite),
+            post(customers::add_win_back_attempt),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/customers/{id}/timeline",
+            P(TimelineRead),
+            get(timeline::customer_timeline),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/customers/{id}/timeline",
+            P(TimelineWrite),
+            post(customers::record_touchpoint),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/custom-fields",
+            P(CustomersRead),
+            get(customers::custom_fields),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/custom-fields",
+            P(SettingsManage),
+            post(customers::define_custom_field),
+        ),
+        r(Method::GET, "/api/v1/cases", P(CasesRead), get(cases::list)),
+        r(
+            Method::POST,
+            "/api/v1/cases",
+            P(CasesWrite),
+            post(cases::create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}",
+            P(CasesRead),
+            get(cases::get),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/cases/{id}",
+            P(CasesWrite),
+            patch(cases::update),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/messages",
+            P(CasesRead),
+            get(cases::messages),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/messages",
+            P(CasesWrite),
+            post(cases::add_message),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/transitions",
+            P(CasesRead),
+            get(cases::transitions),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/transitions",
+            P(CasesWrite),
+            post(cases::transition),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/transfers",
+            P(CasesRead),
+            get(cases::transfers),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/transfers",
+            P(CasesWrite),
+            post(cases::transfer),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/merge",
+            P(CasesMerge),
+            post(cases::merge),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/attachments",
+            P(CasesRead),
+            get(cases::attachments),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/attachments",
+            P(CasesWrite),
+            post(cases::upload).layer(DefaultBodyLimit::max(
+                kefu_store::cases::MAX_ATTACHMENT_BYTES + 1,
+            )),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/attachments/{id}",
+            P(CasesRead),
+            get(cases::download),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/timeline",
+            P(TimelineRead),
+            get(timeline::list),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit",
+            P(AuditRead),
+            get(timeline::audit),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/teams",
+            P(TeamsRead),
+            get(admin::teams),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/teams",
+            P(TeamsManage),
+            post(admin::create_team),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/teams/{id}",
+            P(TeamsRead),
+            get(admin::team),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/teams/{id}",
+            P(TeamsManage),
+            patch(admin::update_team),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users",
+            P(TeamsRead),
+            get(admin::users),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users",
+            P(UsersManage),
+            post(admin::create_user),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users/{id}",
+            P(TeamsRead),
+            get(admin::user),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/users/{id}",
+            P(UsersManage),
+            patch(admin::update_user),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/tokens",
+            P(TokensManage),
+            get(admin::tokens),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/tokens",
+            P(TokensManage),
+            post(admin::create_token),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/tokens/{id}",
+            P(TokensManage),
+            delete(admin::revoke_token),
+        ),
+    ]
+}
+
+/// The route table without handlers (for tests and docs).
+pub fn route_table() -> Vec<RouteSpec> {
+    routes().into_iter().map(|(spec, _)| spec).collect()
+}
+
+/// Builds the application.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for (spec, handler) in routes() {
+        let access = spec.access;
+        let guarded = handler.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            move |State(state): State<AppState>, request: Request, next: Next| {
+                auth::guard(state, access, request, next)
+            },
+        ));
+        router = router.route(spec.path, guarded);
+    }
+    router
+        .fallback(|| async {
+            ApiError::new(ErrorCode::NotFound, "no such resource").into_response_owned()
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "the resource does not support this method",
+            )
+            .into_response_owned()
+        })
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .with_state(state)
+}
+
+impl ApiError {
+    fn into_response_owned(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kefu 客服 API", description = "The REST API of kefu, a self-hosted customer service platform. Authenticate with `Authorization: Bearer <token>` (create one with `kefu token create`) or a session cookie from `/api/v1/auth/login` plus the `X-CSRF-Token` header for changes. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with the codes of the ErrorCode schema."),
+    paths(
+        system::health, system::openapi, auth::login, auth::logout, auth::whoami,
+        customers::list, customers::create, customers::get, customers::update, customers::delete,
+        customers::add_contact, customers::remove_contact, customers::transition, customers::lifecycle_history,
+        customers::add_transaction, customers::add_win_back_attempt, customers::record_touchpoint,
+        customers::custom_fields, customers::define_custom_field,
+        cases::list, cases::create, cases::get, cases::update, cases::messages, cases::add_message,
+        cases::transitions, cases::transition, cases::transfers, cases::transfer, cases::merge,
+        cases::attachments, cases::upload, cases::download,
+        timeline::list, timeline::customer_timeline, timeline::audit,
+        admin::teams, admin::create_team, admin::team, admin::update_team,
+        admin::users, admin::create_user, admin::user, admin::update_user,
+        admin::tokens, admin::create_token, admin::revoke_token,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorCode)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "customers", description = "The customer archive (客戶檔案)"),
+        (name = "cases", description = "Cases (工單)"),
+        (name = "timeline", description = "Touchpoints (接觸點)"),
+        (name = "audit", description = "The audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The OpenAPI document as pretty JSON (what `/api/v1/openapi.json` serves and what
+/// `docs/openapi.json` holds).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

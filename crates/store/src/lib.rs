@@ -18,7 +18,7 @@ mod sql;
 pub mod timeline;
 pub mod users;
 
-pub use db::{Store, StoreOptions};
+pub use db::{Store, StoreOptions, redact_url};
 pub use migrate::{MIGRATION_NAMES, MigrationReport};
 pub use sql::Dialect;
 

@@ -1,0 +1,7 @@
+//! Handlers, one module per resource.
+
+pub mod admin;
+pub mod cases;
+pub mod customers;
+pub mod system;
+pub mod timeline;
