@@ -12,7 +12,6 @@ use clap::{Parser, Subcommand};
 use config::{Config, Settings};
 use kefu_domain::access::Role;
 use kefu_store::{Actor, Store};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -297,7 +296,19 @@ async fn serve(store: Store, listen: &str, config: &Config) -> CliResult<()> {
     Ok(())
 }
 
-/// Where a path given on the command line is read from.
-pub fn input_path(path: &std::path::Path) -> PathBuf {
-    path.to_path_buf()
+/// A progress bar on stderr when stderr is a terminal, hidden otherwise (logs and CI
+/// stay clean).
+pub fn progress_bar(total: u64, label: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(label.to_string());
+    bar
 }

@@ -431,3 +431,34 @@ pub fn openapi_json() -> String {
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
+
+#[cfg(test)]
+mod tests {
+    /// `docs/openapi.json` is the committed copy of the document; regenerate it with
+    /// `KEFU_UPDATE_OPENAPI=1 cargo test -p kefu-server openapi_document_is_committed`.
+    #[test]
+    fn openapi_document_is_committed() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+        let generated = super::openapi_json() + "\n";
+        if std::env::var_os("KEFU_UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &generated).expect("write docs/openapi.json");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is out of date: run KEFU_UPDATE_OPENAPI=1 cargo test -p kefu-server openapi_document_is_committed"
+        );
+    }
+
+    #[test]
+    fn openapi_is_version_3_1() {
+        let document: serde_json::Value =
+            serde_json::from_str(&super::openapi_json()).expect("valid JSON");
+        assert_eq!(document["openapi"], "3.1.0");
+        assert!(
+            document["components"]["schemas"]["ErrorCode"]["enum"]
+                .as_array()
+                .is_some_and(|codes| codes.len() == super::error::ErrorCode::ALL.len())
+        );
+    }
+}

@@ -7,6 +7,7 @@
 //! It does not know about HTTP, the command line, or where configuration comes from.
 
 pub mod audit;
+mod bench;
 pub mod cases;
 pub mod customers;
 mod db;

@@ -317,3 +317,19 @@ impl Builder {
         }
     }
 }
+
+impl Builder {
+    /// Appends `($n, $n+1, …)` binding each value: one row of a multi-row INSERT.
+    pub fn values(&mut self, values: &[Arg]) -> &mut Builder {
+        self.sql.push('(');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.args.push(value.clone());
+            self.sql.push_str(&format!("${}", self.args.len()));
+        }
+        self.sql.push(')');
+        self
+    }
+}
