@@ -227,9 +227,24 @@ fn case_from_row(row: &Row) -> Result<Case> {
 }
 
 async fn load_case(conn: &mut Conn, public_id: &str) -> Result<Case> {
+    fetch_case(conn, public_id, false).await
+}
+
+/// Loads a case inside a write transaction, locking its row on PostgreSQL so that
+/// concurrent changes queue instead of overwriting each other (SQLite has one writer).
+async fn lock_case(conn: &mut Conn, public_id: &str) -> Result<Case> {
+    fetch_case(conn, public_id, true).await
+}
+
+async fn fetch_case(conn: &mut Conn, public_id: &str, lock: bool) -> Result<Case> {
     let id = parse_public_id("case", public_id)?;
+    let sql = if lock && conn.dialect() == Dialect::Postgres {
+        concat!(case_select!(), " WHERE k.public_id = $1 FOR UPDATE OF k")
+    } else {
+        concat!(case_select!(), " WHERE k.public_id = $1")
+    };
     let row = conn
-        .fetch_optional(q(concat!(case_select!(), " WHERE k.public_id = $1")).bind(id))
+        .fetch_optional(q(sql).bind(id))
         .await?
         .ok_or_else(|| StoreError::not_found("case", public_id))?;
     case_from_row(&row)
@@ -402,7 +417,7 @@ impl Store {
         let first_response = (message_kind == MessageKind::Outbound).then_some(now);
         let row = conn
             .fetch_one(
-                q("INSERT INTO cases (public_id, number, customer_id, kind, subject, status, priority, channel, service_stage, technical, charging, service_mode, recurrence, team_id, assignee_id, first_owner_id, created_by, created_at, updated_at, first_response_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, 1) RETURNING id")
+                q("INSERT INTO cases (public_id, number, customer_id, kind, subject, search_text, status, priority, channel, service_stage, technical, charging, service_mode, recurrence, team_id, assignee_id, first_owner_id, created_by, created_at, updated_at, first_response_at, version) VALUES ($1, $2, $3, $4, $5, $20, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, 1) RETURNING id")
                     .bind(public_id.as_str())
                     .bind(number)
                     .bind(customer)
@@ -421,7 +436,8 @@ impl Store {
                     .bind(first_owner)
                     .bind(actor.user_id)
                     .bind(now)
-                    .bind(first_response),
+                    .bind(first_response)
+                    .bind(text::search_key(&subject)),
             )
             .await?;
         let key: i64 = row.get("id")?;
@@ -511,7 +527,7 @@ impl Store {
         }
         if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             builder.and(
-                "LOWER(k.subject) LIKE $? ESCAPE '\\'",
+                "k.search_text LIKE $? ESCAPE '\\'",
                 format!("%{}%", like_escape(&text::search_key(text))),
             );
         }
@@ -556,7 +572,7 @@ impl Store {
     ) -> Result<Case> {
         let now = self.now_ms();
         let mut conn = self.write().await?;
-        let before = load_case(&mut conn, public_id).await?;
+        let before = lock_case(&mut conn, public_id).await?;
         check_version(&before, expected_version)?;
         writable(&before)?;
         let subject = match &patch.subject {
@@ -581,9 +597,10 @@ impl Store {
             Some(mode) => mode,
             None => before.service_mode,
         };
+        let subject_for_search = subject.clone();
         let changed = conn
             .execute(
-                q("UPDATE cases SET subject = $1, kind = $2, priority = $3, service_stage = $4, technical = $5, charging = $6, service_mode = $7, recurrence = $8, assignee_id = $9, first_owner_id = COALESCE(first_owner_id, $9), updated_at = $10, version = version + 1 WHERE id = $11 AND version = $12")
+                q("UPDATE cases SET subject = $1, search_text = $13, kind = $2, priority = $3, service_stage = $4, technical = $5, charging = $6, service_mode = $7, recurrence = $8, assignee_id = $9, first_owner_id = COALESCE(first_owner_id, $9), updated_at = $10, version = version + 1 WHERE id = $11 AND version = $12")
                     .bind(subject)
                     .bind(patch.kind.unwrap_or(before.kind).as_str())
                     .bind(patch.priority.unwrap_or(before.priority).as_str())
@@ -595,7 +612,8 @@ impl Store {
                     .bind(assignee)
                     .bind(now)
                     .bind(before.key)
-                    .bind(before.version),
+                    .bind(before.version)
+                    .bind(text::search_key(&subject_for_search)),
             )
             .await?;
         if changed == 0 {
@@ -632,7 +650,7 @@ impl Store {
         let now = self.now_ms();
         let body = required_text("body", &input.body, 100_000)?;
         let mut conn = self.write().await?;
-        let case = load_case(&mut conn, case_id).await?;
+        let case = lock_case(&mut conn, case_id).await?;
         writable(&case)?;
         let channel = input.channel.unwrap_or(case.channel);
         let author = if input.kind == MessageKind::Inbound {
@@ -843,7 +861,7 @@ impl Store {
         }
         let sha256 = crate::token_hash_bytes(&data);
         let mut conn = self.write().await?;
-        let case = load_case(&mut conn, case_id).await?;
+        let case = lock_case(&mut conn, case_id).await?;
         writable(&case)?;
         let message = match message_id {
             Some(id) => Some(
@@ -936,7 +954,7 @@ impl Store {
         let now = self.now_ms();
         let reason = optional_text("reason", change.reason.as_deref().unwrap_or(""), 2000)?;
         let mut conn = self.write().await?;
-        let before = load_case(&mut conn, case_id).await?;
+        let before = lock_case(&mut conn, case_id).await?;
         check_version(&before, expected_version)?;
         before.status.transition(change.status)?;
         let to = change.status;
@@ -1028,7 +1046,7 @@ impl Store {
             .into());
         }
         let mut conn = self.write().await?;
-        let before = load_case(&mut conn, case_id).await?;
+        let before = lock_case(&mut conn, case_id).await?;
         check_version(&before, expected_version)?;
         writable(&before)?;
         let from_team = match &before.team_id {
@@ -1147,8 +1165,8 @@ impl Store {
     ) -> Result<Case> {
         let now = self.now_ms();
         let mut conn = self.write().await?;
-        let source = load_case(&mut conn, case_id).await?;
-        let target = load_case(&mut conn, &request.into_id).await.map_err(|_| {
+        let source = lock_case(&mut conn, case_id).await?;
+        let target = lock_case(&mut conn, &request.into_id).await.map_err(|_| {
             StoreError::Invalid(DomainError::invalid(
                 "into_id",
                 format!("no case has id `{}`", request.into_id),

@@ -369,9 +369,27 @@ fn missing_reference(field: &'static str, id: &str) -> StoreError {
 }
 
 async fn load_customer(conn: &mut Conn, public_id: &str) -> Result<Customer> {
+    fetch_customer(conn, public_id, false).await
+}
+
+/// Loads a customer inside a write transaction, locking its row on PostgreSQL so that
+/// concurrent changes queue instead of overwriting each other (SQLite has one writer).
+async fn lock_customer(conn: &mut Conn, public_id: &str) -> Result<Customer> {
+    fetch_customer(conn, public_id, true).await
+}
+
+async fn fetch_customer(conn: &mut Conn, public_id: &str, lock: bool) -> Result<Customer> {
     let id = parse_public_id("customer", public_id)?;
+    let sql = if lock && conn.dialect() == crate::sql::Dialect::Postgres {
+        concat!(
+            customer_select!(),
+            " WHERE c.public_id = $1 FOR UPDATE OF c"
+        )
+    } else {
+        concat!(customer_select!(), " WHERE c.public_id = $1")
+    };
     let row = conn
-        .fetch_optional(q(concat!(customer_select!(), " WHERE c.public_id = $1")).bind(id))
+        .fetch_optional(q(sql).bind(id))
         .await?
         .ok_or_else(|| StoreError::not_found("customer", public_id))?;
     let mut customers = vec![customer_from_row(&row)?];
@@ -540,7 +558,16 @@ async fn insert_contacts(
                 .bind(source.as_str())
                 .bind(at),
         )
-        .await?;
+        .await
+        .map_err(|error| match error {
+            // Another transaction took the address between our check and our insert.
+            StoreError::Conflict { code: "duplicate", .. } => StoreError::conflict(
+                "duplicate_contact",
+                Some("contacts"),
+                format!("{} `{}` already belongs to another customer", normalised.channel, normalised.value),
+            ),
+            other => other,
+        })?;
         seen.push(normalised);
     }
     Ok(())
@@ -900,15 +927,13 @@ impl Store {
     ) -> Result<Customer> {
         let now = self.now_ms();
         let mut conn = self.write().await?;
-        let before = load_customer(&mut conn, public_id).await?;
-        if let Some(expected) = expected_version {
-            if expected != before.version {
-                return Err(StoreError::VersionMismatch {
-                    entity: "customer",
-                    expected,
-                    current: before.version,
-                });
-            }
+        let before = lock_customer(&mut conn, public_id).await?;
+        if let Some(expected) = expected_version.filter(|expected| *expected != before.version) {
+            return Err(StoreError::VersionMismatch {
+                entity: "customer",
+                expected,
+                current: before.version,
+            });
         }
         let source = patch.source.unwrap_or(InformationSource::Agent);
         let mut sources = before.field_sources.clone();
@@ -952,6 +977,28 @@ impl Store {
                 None => None,
             },
         };
+        if kind == CustomerKind::Organization && organization.is_some() {
+            return Err(DomainError::invalid(
+                "kind",
+                "an organisation cannot belong to another: clear organization_id first",
+            )
+            .into());
+        }
+        if kind == CustomerKind::Person && before.kind == CustomerKind::Organization {
+            let members: i64 = conn
+                .scalar(
+                    q("SELECT COUNT(*) AS value FROM customers WHERE organization_id = $1")
+                        .bind(before.key),
+                )
+                .await?;
+            if members > 0 {
+                return Err(StoreError::conflict(
+                    "customer_referenced",
+                    Some("kind"),
+                    format!("{members} people belong to this organisation; move them first"),
+                ));
+            }
+        }
         let referrer = match &patch.referrer_id {
             Some(Some(id)) => {
                 touched.push("referrer_id");
@@ -1094,15 +1141,13 @@ impl Store {
         let now = self.now_ms();
         let reason = optional_text("reason", reason, 2000)?;
         let mut conn = self.write().await?;
-        let before = load_customer(&mut conn, public_id).await?;
-        if let Some(expected) = expected_version {
-            if expected != before.version {
-                return Err(StoreError::VersionMismatch {
-                    entity: "customer",
-                    expected,
-                    current: before.version,
-                });
-            }
+        let before = lock_customer(&mut conn, public_id).await?;
+        if let Some(expected) = expected_version.filter(|expected| *expected != before.version) {
+            return Err(StoreError::VersionMismatch {
+                entity: "customer",
+                expected,
+                current: before.version,
+            });
         }
         before.lifecycle.transition(to)?;
         if to == LifecycleState::Lost && reason.is_empty() {
@@ -1187,7 +1232,7 @@ impl Store {
     ) -> Result<Customer> {
         let now = self.now_ms();
         let mut conn = self.write().await?;
-        let before = load_customer(&mut conn, public_id).await?;
+        let before = lock_customer(&mut conn, public_id).await?;
         insert_contacts(
             &mut conn,
             before.key,
@@ -1232,7 +1277,7 @@ impl Store {
     ) -> Result<Customer> {
         let now = self.now_ms();
         let mut conn = self.write().await?;
-        let before = load_customer(&mut conn, public_id).await?;
+        let before = lock_customer(&mut conn, public_id).await?;
         let removed = conn
             .execute(
                 q("DELETE FROM customer_contacts WHERE customer_id = $1 AND public_id = $2")
@@ -1270,7 +1315,7 @@ impl Store {
     pub async fn delete_customer(&self, actor: &Actor, public_id: &str) -> Result<()> {
         let now = self.now_ms();
         let mut conn = self.write().await?;
-        let before = load_customer(&mut conn, public_id).await?;
+        let before = lock_customer(&mut conn, public_id).await?;
         let cases: i64 = conn
             .scalar(
                 q("SELECT COUNT(*) AS value FROM cases WHERE customer_id = $1").bind(before.key),
@@ -1350,7 +1395,7 @@ impl Store {
         )?;
         let occurred_at = input.occurred_at.map_or(now, |t| t.0);
         let mut conn = self.write().await?;
-        let customer = load_customer(&mut conn, public_id).await?;
+        let customer = lock_customer(&mut conn, public_id).await?;
         let id = new_public_id();
         conn.execute(
             q("INSERT INTO customer_transactions (public_id, customer_id, occurred_at, method, amount_cents, currency, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -1416,7 +1461,7 @@ impl Store {
         let note = optional_text("note", input.note.as_deref().unwrap_or(""), 5000)?;
         let occurred_at = input.occurred_at.map_or(now, |t| t.0);
         let mut conn = self.write().await?;
-        let customer = load_customer(&mut conn, public_id).await?;
+        let customer = lock_customer(&mut conn, public_id).await?;
         if customer.lifecycle != LifecycleState::Lost {
             return Err(StoreError::conflict(
                 "not_lost",

@@ -3,11 +3,10 @@
 use crate::sql::{Conn, Dialect};
 use crate::{Clock, Result, StoreError, SystemClock};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 /// How to open the store.
 #[derive(Debug, Clone)]
@@ -37,15 +36,153 @@ impl StoreOptions {
 
 #[derive(Clone)]
 enum Pools {
-    /// SQLite allows one writer at a time. Writers queue on a one-connection pool (a fair
-    /// async queue) instead of spinning in SQLite's busy handler; readers use WAL
-    /// snapshots on their own pool and never wait for the writer.
-    Sqlite {
-        write: sqlx::SqlitePool,
-        read: sqlx::SqlitePool,
-        path: PathBuf,
-    },
+    Sqlite(Arc<SqlitePools>),
     Postgres(sqlx::PgPool),
+}
+
+/// SQLite allows one writer at a time. Writers queue for the one writer connection on a
+/// fair async mutex instead of spinning in SQLite's busy handler; readers use WAL
+/// snapshots on connections of their own and never wait for the writer.
+pub struct SqlitePools {
+    writer: Arc<tokio::sync::Mutex<rusqlite::Connection>>,
+    readers: Mutex<Vec<rusqlite::Connection>>,
+    reader_permits: Arc<Semaphore>,
+    path: PathBuf,
+}
+
+fn open_sqlite(path: &Path, read_only: bool) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let connection = rusqlite::Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.set_prepared_statement_cache_capacity(256);
+    // WAL with synchronous=NORMAL survives application crashes; a power cut may lose
+    // the last transactions but never corrupts the file.
+    // Page caches: 16 MiB for the writer, 4 MiB per reader; beyond that the operating
+    // system's file cache serves reads, and an idle server stays small.
+    let pragmas = if read_only {
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -4000;"
+    } else {
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;"
+    };
+    connection.execute_batch(pragmas)?;
+    Ok(connection)
+}
+
+impl SqlitePools {
+    fn open(path: &Path, readers: u32) -> Result<SqlitePools> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Database(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let writer = open_sqlite(path, false)?;
+        Ok(SqlitePools {
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            readers: Mutex::new(Vec::new()),
+            reader_permits: Arc::new(Semaphore::new(readers.max(1) as usize)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Borrows a read-only connection until the guard is dropped.
+    pub(crate) async fn reader(self: &Arc<Self>) -> Result<ReaderGuard> {
+        let permit = self
+            .reader_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Database("the store is closed".into()))?;
+        let idle = self.readers.lock().ok().and_then(|mut idle| idle.pop());
+        let connection = match idle {
+            Some(connection) => connection,
+            None => open_sqlite(&self.path, true)?,
+        };
+        Ok(ReaderGuard {
+            connection: Some(connection),
+            pools: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    async fn writer(&self) -> OwnedMutexGuard<rusqlite::Connection> {
+        self.writer.clone().lock_owned().await
+    }
+}
+
+/// A borrowed reader; goes back to the pool when dropped.
+pub struct ReaderGuard {
+    connection: Option<rusqlite::Connection>,
+    pools: Arc<SqlitePools>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ReaderGuard {
+    pub(crate) fn connection(&self) -> &rusqlite::Connection {
+        // Present from creation until drop.
+        #[allow(clippy::expect_used)]
+        self.connection.as_ref().expect("reader connection")
+    }
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        if let (Some(connection), Ok(mut idle)) =
+            (self.connection.take(), self.pools.readers.lock())
+        {
+            idle.push(connection);
+        }
+    }
+}
+
+enum Held {
+    Writer(OwnedMutexGuard<rusqlite::Connection>),
+    Reader(ReaderGuard),
+}
+
+/// A SQLite connection held for the length of a transaction. Dropped without
+/// [`SqliteHandle::commit`], the transaction is rolled back — also when the request that
+/// owned it is cancelled.
+pub struct SqliteHandle {
+    held: Held,
+    open: bool,
+}
+
+impl SqliteHandle {
+    fn begin(held: Held, statement: &str) -> Result<SqliteHandle> {
+        let mut handle = SqliteHandle { held, open: false };
+        handle.connection().execute_batch(statement)?;
+        handle.open = true;
+        Ok(handle)
+    }
+
+    pub(crate) fn connection(&self) -> &rusqlite::Connection {
+        match &self.held {
+            Held::Writer(guard) => guard,
+            Held::Reader(reader) => reader.connection(),
+        }
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.connection().execute_batch("COMMIT")?;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteHandle {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.connection().execute_batch("ROLLBACK");
+        }
+    }
 }
 
 /// The store: pools, the clock, and every repository operation (in the modules beside
@@ -64,7 +201,7 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens the database without migrating (for `kefu migrate --status` and backups).
+    /// Opens the database without migrating (for `kefu migrate`).
     pub async fn connect(options: &StoreOptions) -> Result<Store> {
         let url = options.url.as_str();
         let pools = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -79,41 +216,10 @@ impl Store {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
-            let path = PathBuf::from(path);
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Database(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
-            let connect = SqliteConnectOptions::from_str("sqlite://")
-                .map_err(|e| StoreError::Database(e.to_string()))?
-                .filename(&path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // WAL with NORMAL is durable across application crashes; a power cut
-                // may lose the last transactions but never corrupts the file.
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                .pragma("temp_store", "memory")
-                .pragma("cache_size", "-16000");
-            let write = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(connect.clone())
-                .await
-                .map_err(|e| {
-                    StoreError::Database(format!("cannot open {}: {e}", path.display()))
-                })?;
-            let read = SqlitePoolOptions::new()
-                .max_connections(options.max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(connect.read_only(true))
-                .await
-                .map_err(|e| {
-                    StoreError::Database(format!("cannot open {}: {e}", path.display()))
-                })?;
-            Pools::Sqlite { write, read, path }
+            Pools::Sqlite(Arc::new(SqlitePools::open(
+                Path::new(path),
+                options.max_connections,
+            )?))
         } else {
             return Err(StoreError::Database(format!(
                 "unsupported database URL `{}`: use sqlite://PATH or postgres://…",
@@ -138,7 +244,7 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         match self.pools {
-            Pools::Sqlite { .. } => Dialect::Sqlite,
+            Pools::Sqlite(_) => Dialect::Sqlite,
             Pools::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -146,7 +252,7 @@ impl Store {
     /// The SQLite file, when the store is SQLite.
     pub fn sqlite_path(&self) -> Option<&Path> {
         match &self.pools {
-            Pools::Sqlite { path, .. } => Some(path),
+            Pools::Sqlite(pools) => Some(&pools.path),
             Pools::Postgres(_) => None,
         }
     }
@@ -155,9 +261,10 @@ impl Store {
     /// IMMEDIATE`) so that two writers never deadlock upgrading a read lock.
     pub(crate) async fn write(&self) -> Result<Conn> {
         Ok(match &self.pools {
-            Pools::Sqlite { write, .. } => {
-                Conn::SqliteTx(write.begin_with("BEGIN IMMEDIATE").await?)
-            }
+            Pools::Sqlite(pools) => Conn::Sqlite(SqliteHandle::begin(
+                Held::Writer(pools.writer().await),
+                "BEGIN IMMEDIATE",
+            )?),
             Pools::Postgres(pool) => Conn::PostgresTx(pool.begin().await?),
         })
     }
@@ -165,7 +272,10 @@ impl Store {
     /// A read-only snapshot for reads that must agree with each other.
     pub(crate) async fn snapshot(&self) -> Result<Conn> {
         Ok(match &self.pools {
-            Pools::Sqlite { read, .. } => Conn::SqliteTx(read.begin().await?),
+            Pools::Sqlite(pools) => Conn::Sqlite(SqliteHandle::begin(
+                Held::Reader(pools.reader().await?),
+                "BEGIN",
+            )?),
             Pools::Postgres(pool) => Conn::PostgresTx(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
@@ -176,7 +286,7 @@ impl Store {
     /// A connection for single-statement reads.
     pub(crate) fn read(&self) -> Conn {
         match &self.pools {
-            Pools::Sqlite { read, .. } => Conn::SqlitePool(read.clone()),
+            Pools::Sqlite(pools) => Conn::SqlitePool(pools.clone()),
             Pools::Postgres(pool) => Conn::PostgresPool(pool.clone()),
         }
     }
@@ -184,9 +294,7 @@ impl Store {
     /// Runs a multi-statement script in a write transaction (migrations).
     pub(crate) async fn raw_script(conn: &mut Conn, script: &'static str) -> Result<()> {
         match conn {
-            Conn::SqliteTx(tx) => {
-                sqlx::raw_sql(script).execute(&mut **tx).await?;
-            }
+            Conn::Sqlite(handle) => handle.connection().execute_batch(script)?,
             Conn::PostgresTx(tx) => {
                 sqlx::raw_sql(script).execute(&mut **tx).await?;
             }
@@ -202,7 +310,7 @@ impl Store {
     /// A consistent online copy of the SQLite database (`VACUUM INTO`), taken while
     /// kefu keeps serving. Not available on PostgreSQL, which has `pg_dump`.
     pub async fn backup_sqlite(&self, target: &Path) -> Result<()> {
-        let Pools::Sqlite { read, .. } = &self.pools else {
+        let Pools::Sqlite(pools) = &self.pools else {
             return Err(StoreError::conflict(
                 "unsupported",
                 None,
@@ -219,19 +327,23 @@ impl Store {
         let target_text = target
             .to_str()
             .ok_or_else(|| StoreError::conflict("invalid", Some("target"), "path is not UTF-8"))?;
-        sqlx::query("VACUUM INTO $1")
-            .bind(target_text)
-            .execute(read)
-            .await?;
+        let reader = pools.reader().await?;
+        reader
+            .connection()
+            .execute("VACUUM INTO ?1", [target_text])?;
         Ok(())
     }
 
-    /// Closes the pools, letting SQLite checkpoint its WAL.
+    /// Closes the pools. On SQLite the WAL is checkpointed into the main file.
     pub async fn close(&self) {
         match &self.pools {
-            Pools::Sqlite { write, read, .. } => {
-                read.close().await;
-                write.close().await;
+            Pools::Sqlite(pools) => {
+                pools.reader_permits.close();
+                if let Ok(mut idle) = pools.readers.lock() {
+                    idle.clear();
+                }
+                let writer = pools.writer().await;
+                let _ = writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
             }
             Pools::Postgres(pool) => pool.close().await,
         }

@@ -33,32 +33,34 @@ impl Store {
         let now = self.now_ms();
         let mut conn = self.write().await?;
         conn.execute(q("DELETE FROM idempotency_keys WHERE created_at < $1 OR (status = 0 AND created_at < $2)").bind(now - KEY_TTL_MS).bind(now - STALE_RESERVATION_MS)).await?;
-        let existing = conn.fetch_optional(q("SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2").bind(user).bind(key)).await?;
-        let outcome = match existing {
-            Some(row) => {
-                let stored_hash: String = row.get("request_hash")?;
-                let status: i64 = row.get("status")?;
-                if stored_hash != request_hash {
-                    Begin::Mismatch
-                } else if status == 0 {
-                    Begin::InProgress
-                } else {
-                    Begin::Replay {
-                        status: u16::try_from(status).unwrap_or(200),
-                        body: row.get("response")?,
-                    }
-                }
-            }
-            None => {
-                conn.execute(
-                    q("INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, 0, '', $4)")
-                        .bind(user)
-                        .bind(key)
-                        .bind(request_hash)
-                        .bind(now),
-                )
+        // Insert first: the primary key lets exactly one of several concurrent requests
+        // with the same key reserve it, on either backend.
+        let reserved = conn
+            .execute(
+                q("INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (user_id, key) DO NOTHING")
+                    .bind(user)
+                    .bind(key)
+                    .bind(request_hash)
+                    .bind(now),
+            )
+            .await?;
+        let outcome = if reserved == 1 {
+            Begin::Fresh
+        } else {
+            let row = conn
+                .fetch_one(q("SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2").bind(user).bind(key))
                 .await?;
-                Begin::Fresh
+            let stored_hash: String = row.get("request_hash")?;
+            let status: i64 = row.get("status")?;
+            if stored_hash != request_hash {
+                Begin::Mismatch
+            } else if status == 0 {
+                Begin::InProgress
+            } else {
+                Begin::Replay {
+                    status: u16::try_from(status).unwrap_or(200),
+                    body: row.get("response")?,
+                }
             }
         };
         conn.commit().await?;

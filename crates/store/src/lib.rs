@@ -12,6 +12,7 @@ pub mod cases;
 pub mod customers;
 mod db;
 pub mod idempotency;
+pub mod import;
 pub mod jobs;
 mod migrate;
 pub mod page;

@@ -1,14 +1,17 @@
 //! A thin layer that lets one SQL text run on either backend.
 //!
 //! Queries are written once with `$1`-style placeholders (SQLite accepts them too),
-//! arguments are owned [`Arg`] values, and rows are read through [`Row::get`], which
-//! requires the type to decode on both backends. This keeps concrete `SqlitePool` and
-//! `PgPool` underneath (no `AnyPool`, which cannot decode everything) without writing
-//! each repository twice.
+//! arguments are owned [`Arg`] values, and rows are read through [`Row::get`] for the
+//! [`Column`] types both backends decode. PostgreSQL runs on sqlx; SQLite on rusqlite,
+//! called directly: its statements take microseconds, so a hop to a worker thread per
+//! statement (what an async SQLite driver does) would cost more than the statement.
 
 use crate::StoreError;
-use sqlx::{Decode, Postgres, Sqlite, Type};
+use crate::db::{SqliteHandle, SqlitePools};
+use rusqlite::types::{Value, ValueRef};
+use sqlx::Postgres;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Which SQL dialect is underneath, for the few statements that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,24 @@ arg_from!(&str, Text, |v: &str| v.to_string());
 arg_from!(&String, Text, |v: &String| v.clone());
 arg_from!(Vec<u8>, Bytes, |v| v);
 
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Arg::Int(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Arg::Float(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Arg::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Arg::Bool(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*v))),
+            Arg::Bytes(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Arg::Int(None)
+            | Arg::Float(None)
+            | Arg::Text(None)
+            | Arg::Bool(None)
+            | Arg::Bytes(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
 /// A query: SQL text plus its arguments.
 #[derive(Debug, Clone)]
 pub struct Q {
@@ -81,20 +102,6 @@ impl Q {
         self
     }
 
-    fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql));
-        for arg in self.args {
-            query = match arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::Float(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-                Arg::Bool(v) => query.bind(v),
-                Arg::Bytes(v) => query.bind(v),
-            };
-        }
-        query
-    }
-
     fn postgres(
         self,
     ) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
@@ -110,47 +117,205 @@ impl Q {
         }
         query
     }
+
+    /// Prepares (from the connection's statement cache) and binds. `$N` placeholders
+    /// are bound by their number, wherever and however often they appear.
+    fn sqlite_statement<'c>(
+        &self,
+        connection: &'c rusqlite::Connection,
+    ) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
+        let mut statement = connection.prepare_cached(&self.sql)?;
+        for slot in 1..=statement.parameter_count() {
+            let number = statement
+                .parameter_name(slot)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    StoreError::Database(format!(
+                        "parameter {slot} of `{}` is not of the form $N",
+                        self.sql
+                    ))
+                })?;
+            let arg = self.args.get(number - 1).ok_or_else(|| {
+                StoreError::Database(format!("no argument for ${number} in `{}`", self.sql))
+            })?;
+            statement.raw_bind_parameter(slot, arg)?;
+        }
+        Ok(statement)
+    }
+
+    fn sqlite_execute(&self, connection: &rusqlite::Connection) -> Result<u64, StoreError> {
+        let mut statement = self.sqlite_statement(connection)?;
+        let changed = statement.raw_execute()?;
+        Ok(changed as u64)
+    }
+
+    fn sqlite_fetch(
+        &self,
+        connection: &rusqlite::Connection,
+        limit: Option<usize>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut statement = self.sqlite_statement(connection)?;
+        let columns: Arc<[String]> = statement.column_names().map(str::to_string).collect();
+        let width = columns.len();
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(width);
+            for index in 0..width {
+                values.push(match row.get_ref(index)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::Integer(i),
+                    ValueRef::Real(f) => Value::Real(f),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                });
+            }
+            out.push(Row::Sqlite(SqliteRow {
+                columns: columns.clone(),
+                values,
+            }));
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(failure, _) = &error {
+            match failure.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    return StoreError::conflict(
+                        "duplicate",
+                        None,
+                        "a record with the same unique value already exists",
+                    );
+                }
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                    return StoreError::conflict(
+                        "reference_missing",
+                        None,
+                        "a referenced record does not exist",
+                    );
+                }
+                _ => {}
+            }
+        }
+        StoreError::Database(error.to_string())
+    }
+}
+
+/// A SQLite row: its column names (shared by the rows of one query) and values.
+pub struct SqliteRow {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
 }
 
 /// A row from either backend.
 pub enum Row {
-    Sqlite(sqlx::sqlite::SqliteRow),
+    Sqlite(SqliteRow),
     Postgres(sqlx::postgres::PgRow),
 }
 
-/// Types that decode from both backends.
-pub trait Column:
-    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
-{
+/// The types a column is read as, on either backend.
+pub trait Column: Sized {
+    fn from_sqlite(value: &Value) -> Option<Self>;
+    fn from_postgres(row: &sqlx::postgres::PgRow, column: &str) -> Result<Self, sqlx::Error>;
 }
-impl<T> Column for T where
-    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
-{
+
+macro_rules! column {
+    ($ty:ty, |$v:ident| $sqlite:expr) => {
+        impl Column for $ty {
+            fn from_sqlite($v: &Value) -> Option<Self> {
+                $sqlite
+            }
+            fn from_postgres(
+                row: &sqlx::postgres::PgRow,
+                column: &str,
+            ) -> Result<Self, sqlx::Error> {
+                sqlx::Row::try_get(row, column)
+            }
+        }
+        impl Column for Option<$ty> {
+            fn from_sqlite(value: &Value) -> Option<Self> {
+                match value {
+                    Value::Null => Some(None),
+                    other => <$ty as Column>::from_sqlite(other).map(Some),
+                }
+            }
+            fn from_postgres(
+                row: &sqlx::postgres::PgRow,
+                column: &str,
+            ) -> Result<Self, sqlx::Error> {
+                sqlx::Row::try_get(row, column)
+            }
+        }
+    };
 }
+column!(i64, |v| match v {
+    Value::Integer(i) => Some(*i),
+    _ => None,
+});
+column!(f64, |v| match v {
+    Value::Real(f) => Some(*f),
+    Value::Integer(i) => Some(*i as f64),
+    _ => None,
+});
+column!(bool, |v| match v {
+    Value::Integer(i) => Some(*i != 0),
+    _ => None,
+});
+column!(String, |v| match v {
+    Value::Text(t) => Some(t.clone()),
+    _ => None,
+});
+column!(Vec<u8>, |v| match v {
+    Value::Blob(b) => Some(b.clone()),
+    Value::Text(t) => Some(t.clone().into_bytes()),
+    _ => None,
+});
 
 impl Row {
     pub fn get<T: Column>(&self, column: &str) -> Result<T, StoreError> {
-        use sqlx::Row as _;
         match self {
-            Row::Sqlite(row) => row.try_get(column),
-            Row::Postgres(row) => row.try_get(column),
+            Row::Sqlite(row) => {
+                let index = row
+                    .columns
+                    .iter()
+                    .position(|c| c == column)
+                    .ok_or_else(|| StoreError::Database(format!("no column {column}")))?;
+                let value = &row.values[index];
+                T::from_sqlite(value).ok_or_else(|| {
+                    StoreError::Database(format!(
+                        "column {column}: cannot read {value:?} as {}",
+                        std::any::type_name::<T>()
+                    ))
+                })
+            }
+            Row::Postgres(row) => T::from_postgres(row, column)
+                .map_err(|error| StoreError::Database(format!("column {column}: {error}"))),
         }
-        .map_err(|error| StoreError::Database(format!("column {column}: {error}")))
     }
 }
 
 /// Where a query runs: inside a transaction, or on a pool for one-off reads.
 pub enum Conn {
-    SqliteTx(sqlx::Transaction<'static, Sqlite>),
+    /// A SQLite connection held for a transaction (the writer, or a reader snapshot).
+    Sqlite(SqliteHandle),
+    /// One-off SQLite reads: each statement borrows a reader for its duration.
+    SqlitePool(Arc<SqlitePools>),
     PostgresTx(sqlx::Transaction<'static, Postgres>),
-    SqlitePool(sqlx::SqlitePool),
     PostgresPool(sqlx::PgPool),
 }
 
 impl Conn {
     pub fn dialect(&self) -> Dialect {
         match self {
-            Conn::SqliteTx(_) | Conn::SqlitePool(_) => Dialect::Sqlite,
+            Conn::Sqlite(_) | Conn::SqlitePool(_) => Dialect::Sqlite,
             Conn::PostgresTx(_) | Conn::PostgresPool(_) => Dialect::Postgres,
         }
     }
@@ -158,9 +323,12 @@ impl Conn {
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&mut self, query: Q) -> Result<u64, StoreError> {
         let affected = match self {
-            Conn::SqliteTx(tx) => query.sqlite().execute(&mut **tx).await?.rows_affected(),
+            Conn::Sqlite(handle) => query.sqlite_execute(handle.connection())?,
+            Conn::SqlitePool(pools) => {
+                let reader = pools.reader().await?;
+                query.sqlite_execute(reader.connection())?
+            }
             Conn::PostgresTx(tx) => query.postgres().execute(&mut **tx).await?.rows_affected(),
-            Conn::SqlitePool(pool) => query.sqlite().execute(&*pool).await?.rows_affected(),
             Conn::PostgresPool(pool) => query.postgres().execute(&*pool).await?.rows_affected(),
         };
         Ok(affected)
@@ -168,26 +336,17 @@ impl Conn {
 
     pub async fn fetch_all(&mut self, query: Q) -> Result<Vec<Row>, StoreError> {
         let rows = match self {
-            Conn::SqliteTx(tx) => query
-                .sqlite()
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(Row::Sqlite)
-                .collect(),
+            Conn::Sqlite(handle) => query.sqlite_fetch(handle.connection(), None)?,
+            Conn::SqlitePool(pools) => {
+                let reader = pools.reader().await?;
+                query.sqlite_fetch(reader.connection(), None)?
+            }
             Conn::PostgresTx(tx) => query
                 .postgres()
                 .fetch_all(&mut **tx)
                 .await?
                 .into_iter()
                 .map(Row::Postgres)
-                .collect(),
-            Conn::SqlitePool(pool) => query
-                .sqlite()
-                .fetch_all(&*pool)
-                .await?
-                .into_iter()
-                .map(Row::Sqlite)
                 .collect(),
             Conn::PostgresPool(pool) => query
                 .postgres()
@@ -202,21 +361,16 @@ impl Conn {
 
     pub async fn fetch_optional(&mut self, query: Q) -> Result<Option<Row>, StoreError> {
         let row = match self {
-            Conn::SqliteTx(tx) => query
-                .sqlite()
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(Row::Sqlite),
+            Conn::Sqlite(handle) => query.sqlite_fetch(handle.connection(), Some(1))?.pop(),
+            Conn::SqlitePool(pools) => {
+                let reader = pools.reader().await?;
+                query.sqlite_fetch(reader.connection(), Some(1))?.pop()
+            }
             Conn::PostgresTx(tx) => query
                 .postgres()
                 .fetch_optional(&mut **tx)
                 .await?
                 .map(Row::Postgres),
-            Conn::SqlitePool(pool) => query
-                .sqlite()
-                .fetch_optional(&*pool)
-                .await?
-                .map(Row::Sqlite),
             Conn::PostgresPool(pool) => query
                 .postgres()
                 .fetch_optional(&*pool)
@@ -237,10 +391,11 @@ impl Conn {
         self.fetch_one(query).await?.get("value")
     }
 
-    /// Commits a transaction; a pool connection has nothing to commit.
+    /// Commits a transaction; a pool connection has nothing to commit. A transaction
+    /// dropped without commit is rolled back.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Conn::SqliteTx(tx) => tx.commit().await?,
+            Conn::Sqlite(handle) => handle.commit()?,
             Conn::PostgresTx(tx) => tx.commit().await?,
             Conn::SqlitePool(_) | Conn::PostgresPool(_) => {}
         }

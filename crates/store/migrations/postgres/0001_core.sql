@@ -75,7 +75,8 @@ CREATE TABLE customers (
     custom_fields TEXT NOT NULL DEFAULT '{}',
     field_sources TEXT NOT NULL DEFAULT '{}',
     search_text TEXT NOT NULL,
-    sort_key TEXT NOT NULL,
+    -- Byte order, as on SQLite: sort keys are pinyin built by kefu, not locale text.
+    sort_key TEXT COLLATE "C" NOT NULL,
     created_by BIGINT REFERENCES users(id),
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
@@ -157,6 +158,7 @@ CREATE TABLE cases (
     customer_id BIGINT NOT NULL REFERENCES customers(id),
     kind TEXT NOT NULL,
     subject TEXT NOT NULL,
+    search_text TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL,
     priority TEXT NOT NULL,
     channel TEXT NOT NULL,

@@ -157,6 +157,7 @@ CREATE TABLE cases (
     customer_id BIGINT NOT NULL REFERENCES customers(id),
     kind TEXT NOT NULL,
     subject TEXT NOT NULL,
+    search_text TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL,
     priority TEXT NOT NULL,
     channel TEXT NOT NULL,

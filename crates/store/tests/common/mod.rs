@@ -256,18 +256,15 @@ pub fn expect_version_mismatch<T: Debug>(
             expected: x,
             current: c,
         }) if e == entity && x == expected && c == current => {}
-        other => panic!(
-            "expected VersionMismatch {entity} {expected}/{current}, got {other:?}"
-        ),
+        other => panic!("expected VersionMismatch {entity} {expected}/{current}, got {other:?}"),
     }
 }
 
 #[track_caller]
 pub fn expect_transition_refused<T: Debug>(result: Result<T, StoreError>, from: &str, to: &str) {
     match result {
-        Err(StoreError::Invalid(DomainError::TransitionNotAllowed {
-            from: f, to: t, ..
-        })) if f == from && t == to => {}
+        Err(StoreError::Invalid(DomainError::TransitionNotAllowed { from: f, to: t, .. }))
+            if f == from && t == to => {}
         other => panic!("expected TransitionNotAllowed {from} -> {to}, got {other:?}"),
     }
 }

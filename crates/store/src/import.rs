@@ -1,0 +1,1129 @@
+//! Bulk import of customers (批量導入): many rows at once, each checked like
+//! [`Store::create_customer`] checks one, written with multi-row `INSERT`s.
+//!
+//! A batch (up to [`MAX_BATCH_ROWS`] rows) is validated in Rust, checked for duplicate
+//! contacts and ids against itself and the database with one query each, then written
+//! as a few statements: the customers, their contacts, their first lifecycle state, and
+//! ONE audit record for the batch (`import` / `customer_import`). Rows that break a rule
+//! come back as [`RowError`]s naming the line and the field; the others are written.
+//!
+//! An imported customer is stored exactly as an API-created one would be (the same
+//! search text, sort key, field sources and lifecycle record), so lists, search and the
+//! customer page cannot tell them apart, except that the first lifecycle record says
+//! `imported` and the fields' source is the import's.
+//!
+//! [`CustomerImport`] runs a whole file: each batch in its own transaction, or with
+//! `atomic` all batches in one transaction that the caller commits or rolls back.
+
+use crate::audit;
+use crate::customers::{CustomFieldDefinition, FieldSource, NewCustomer};
+use crate::sql::{Arg, Conn, q_dynamic};
+use crate::{Actor, Result, Store, StoreError, new_public_id};
+use kefu_domain::contacts::{ContactChannel, NormalisedContact};
+use kefu_domain::customers::{
+    CommunicationType, CustomerKind, InformationSource, LeadSource, LifecycleState, Position,
+    Qualification, SupplyChainRole, ValueClass, builtin_field_kind,
+};
+use kefu_domain::{DomainError, Labelled, Timestamp, optional_text, required_text, text};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The most rows one batch writes in one go. With 24 bound values per customer row this
+/// stays under SQLite's limit of 32766 bound parameters per statement (PostgreSQL allows
+/// 65535); larger inputs are split.
+pub const MAX_BATCH_ROWS: usize = 1000;
+
+/// Bound parameters per statement: below SQLite's 32766 and PostgreSQL's 65535.
+const MAX_PARAMS: usize = 30_000;
+
+/// One customer to import, as read from a file.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRow {
+    /// Where the row came from (its line in the file), for the report.
+    pub line: u64,
+    /// Keep this public id instead of giving a new one (re-importing an export).
+    pub id: Option<String>,
+    /// The customer. `organization_id` and `referrer_id` may name a customer already
+    /// stored or one on an earlier row of the same import.
+    pub customer: NewCustomer,
+    /// Why the customer was lost, for a row whose lifecycle is `lost`.
+    pub lost_reason: Option<String>,
+}
+
+/// A rejected row: its line, the field at fault and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub line: u64,
+    /// The field (for a CSV file: the column) that broke a rule; `row` for the row as a
+    /// whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(line: u64, field: impl Into<String>, message: impl Into<String>) -> Self {
+        RowError {
+            line,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A domain rule broken on `line`, with the domain's field name.
+    pub fn from_domain(line: u64, error: &DomainError) -> Self {
+        RowError::new(line, error.field(), domain_message(error))
+    }
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}, {}: {}", self.line, self.field, self.message)
+    }
+}
+
+/// The message of a domain error without its field prefix.
+pub fn domain_message(error: &DomainError) -> String {
+    match error {
+        DomainError::Invalid { message, .. } => message.clone(),
+        DomainError::UnknownVariant { value, allowed, .. } => {
+            format!("`{value}` is not one of {allowed}")
+        }
+        DomainError::TransitionNotAllowed { .. } => error.to_string(),
+    }
+}
+
+/// How an import runs.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Where the information came from, for rows that do not say (`import` by default;
+    /// `purchased_list`, `partner`, `public_source` for external lists).
+    pub source: InformationSource,
+    /// What the audit log calls this import (the file name, say).
+    pub label: String,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            source: InformationSource::Import,
+            label: String::new(),
+        }
+    }
+}
+
+/// A customer written by an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportedCustomer {
+    pub line: u64,
+    pub id: String,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    pub imported: Vec<ImportedCustomer>,
+    /// Rejected rows, in line order.
+    pub rejected: Vec<RowError>,
+}
+
+/// Totals of a whole import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportTotals {
+    /// The id of the import in the audit log (`object_id` of its records).
+    pub import_id: String,
+    pub imported: u64,
+    pub rejected: u64,
+    pub batches: u64,
+    /// Whether the imported rows are stored (false after a rollback).
+    pub committed: bool,
+}
+
+/// An import in progress. Without `atomic` every batch commits on its own; with it,
+/// everything waits for [`CustomerImport::commit`] (dropping the import rolls back).
+pub struct CustomerImport {
+    store: Store,
+    actor: Actor,
+    options: ImportOptions,
+    definitions: Vec<CustomFieldDefinition>,
+    /// The open transaction of an atomic import.
+    tx: Option<Conn>,
+    atomic: bool,
+    totals: ImportTotals,
+}
+
+impl Store {
+    /// Starts an import. With `atomic`, the transaction opens now and holds the write
+    /// lock (on SQLite) until [`CustomerImport::commit`] or [`CustomerImport::rollback`].
+    pub async fn begin_customer_import(
+        &self,
+        actor: &Actor,
+        options: ImportOptions,
+        atomic: bool,
+    ) -> Result<CustomerImport> {
+        let definitions = self.custom_fields().await?;
+        let tx = if atomic {
+            Some(self.write().await?)
+        } else {
+            None
+        };
+        Ok(CustomerImport {
+            store: self.clone(),
+            actor: actor.clone(),
+            options,
+            definitions,
+            tx,
+            atomic,
+            totals: ImportTotals {
+                import_id: new_public_id(),
+                ..ImportTotals::default()
+            },
+        })
+    }
+
+    /// Imports rows in batches of up to [`MAX_BATCH_ROWS`], each batch in its own
+    /// transaction with one audit record. Valid rows are written; the others come back
+    /// as errors.
+    pub async fn import_customers(
+        &self,
+        actor: &Actor,
+        rows: Vec<ImportRow>,
+        options: &ImportOptions,
+    ) -> Result<BatchOutcome> {
+        let mut import = self
+            .begin_customer_import(actor, options.clone(), false)
+            .await?;
+        let outcome = import.add_batch(rows).await?;
+        import.commit().await?;
+        Ok(outcome)
+    }
+}
+
+impl CustomerImport {
+    /// The id of this import in the audit log.
+    pub fn id(&self) -> &str {
+        &self.totals.import_id
+    }
+
+    pub fn totals(&self) -> &ImportTotals {
+        &self.totals
+    }
+
+    /// Validates and writes rows (split into batches of [`MAX_BATCH_ROWS`]).
+    pub async fn add_batch(&mut self, rows: Vec<ImportRow>) -> Result<BatchOutcome> {
+        let mut outcome = BatchOutcome::default();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<ImportRow> = rows.by_ref().take(MAX_BATCH_ROWS).collect();
+            let part = match self.tx.as_mut() {
+                Some(conn) => {
+                    write_batch(
+                        conn,
+                        &self.store,
+                        &self.actor,
+                        &self.options,
+                        &self.definitions,
+                        &self.totals.import_id,
+                        chunk,
+                    )
+                    .await?
+                }
+                None => {
+                    let mut conn = self.store.write().await?;
+                    let part = write_batch(
+                        &mut conn,
+                        &self.store,
+                        &self.actor,
+                        &self.options,
+                        &self.definitions,
+                        &self.totals.import_id,
+                        chunk,
+                    )
+                    .await?;
+                    conn.commit().await?;
+                    part
+                }
+            };
+            self.totals.batches += 1;
+            self.totals.imported += part.imported.len() as u64;
+            self.totals.rejected += part.rejected.len() as u64;
+            outcome.imported.extend(part.imported);
+            outcome.rejected.extend(part.rejected);
+        }
+        Ok(outcome)
+    }
+
+    /// Commits an atomic import (a non-atomic one has committed batch by batch).
+    pub async fn commit(mut self) -> Result<ImportTotals> {
+        if let Some(conn) = self.tx.take() {
+            conn.commit().await?;
+        }
+        self.totals.committed = true;
+        Ok(self.totals)
+    }
+
+    /// Rolls back an atomic import: nothing it wrote stays. A non-atomic import cannot
+    /// take back the batches it has committed; for it this only ends the import.
+    pub async fn rollback(mut self) -> Result<ImportTotals> {
+        // Dropping an open sqlx transaction rolls it back.
+        drop(self.tx.take());
+        self.totals.committed = !self.atomic && self.totals.imported > 0;
+        if self.atomic {
+            self.totals.imported = 0;
+        }
+        Ok(self.totals)
+    }
+}
+
+/// A row that passed the checks of its own, ready to be written.
+struct Prepared {
+    line: u64,
+    public_id: String,
+    kind: CustomerKind,
+    name: String,
+    value_class: ValueClass,
+    position: Position,
+    supply_chain_role: Option<SupplyChainRole>,
+    lifecycle: LifecycleState,
+    lead_source: Option<LeadSource>,
+    qualification: Qualification,
+    communication_type: Option<CommunicationType>,
+    language: String,
+    needs: String,
+    hobbies: String,
+    notes: String,
+    lost_reason: Option<String>,
+    custom_fields: String,
+    field_sources: String,
+    search_text: String,
+    sort_key: String,
+    source: InformationSource,
+    contacts: Vec<PreparedContact>,
+    organization_ref: Option<String>,
+    referrer_ref: Option<String>,
+    organization: Option<Ref>,
+    referrer: Option<Ref>,
+}
+
+struct PreparedContact {
+    channel: ContactChannel,
+    value: String,
+    display: String,
+    is_primary: bool,
+}
+
+/// A reference to another customer: stored already, or written by this batch.
+#[derive(Clone, Copy)]
+enum Ref {
+    Stored(i64),
+    InBatch(usize),
+}
+
+/// Field sources, serialised once per set of fields and source (most rows of a file
+/// share both).
+struct SourcesCache {
+    at: i64,
+    cache: HashMap<(u32, InformationSource), String>,
+}
+
+const BUILTIN_FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "value_class",
+    "position",
+    "lifecycle",
+    "organization_id",
+    "supply_chain_role",
+    "lead_source",
+    "referrer_id",
+    "qualification",
+    "communication_type",
+    "language",
+    "needs",
+    "hobbies",
+    "notes",
+    "contacts",
+];
+
+impl SourcesCache {
+    fn sources(
+        &mut self,
+        present: u32,
+        source: InformationSource,
+        custom: &[(String, kefu_domain::customers::InformationKind)],
+    ) -> String {
+        let build = |at: i64| {
+            let mut sources = BTreeMap::new();
+            for (bit, field) in BUILTIN_FIELDS.iter().enumerate() {
+                if present & (1 << bit) != 0 {
+                    if let Some(kind) = builtin_field_kind(field) {
+                        sources.insert(
+                            field.to_string(),
+                            FieldSource {
+                                kind,
+                                source,
+                                at: Timestamp(at),
+                            },
+                        );
+                    }
+                }
+            }
+            for (field, kind) in custom {
+                sources.insert(
+                    field.clone(),
+                    FieldSource {
+                        kind: *kind,
+                        source,
+                        at: Timestamp(at),
+                    },
+                );
+            }
+            serde_json::to_string(&sources).unwrap_or_else(|_| "{}".into())
+        };
+        if !custom.is_empty() {
+            return build(self.at);
+        }
+        let at = self.at;
+        self.cache
+            .entry((present, source))
+            .or_insert_with(|| build(at))
+            .clone()
+    }
+}
+
+/// The checks a row can pass on its own, in the order and with the limits of
+/// `create_customer`.
+fn prepare(
+    row: ImportRow,
+    definitions: &[CustomFieldDefinition],
+    default_source: InformationSource,
+    sources: &mut SourcesCache,
+) -> std::result::Result<Prepared, RowError> {
+    let line = row.line;
+    let input = row.customer;
+    let domain = |e: DomainError| RowError::from_domain(line, &e);
+    let name = required_text("name", &input.name, 200).map_err(domain)?;
+    let kind = input.kind.unwrap_or(CustomerKind::Person);
+    let lifecycle = input.lifecycle.unwrap_or(LifecycleState::Potential);
+    let source = input.source.unwrap_or(default_source);
+    let language =
+        optional_text("language", input.language.as_deref().unwrap_or(""), 35).map_err(domain)?;
+    let needs =
+        optional_text("needs", input.needs.as_deref().unwrap_or(""), 5000).map_err(domain)?;
+    let hobbies =
+        optional_text("hobbies", input.hobbies.as_deref().unwrap_or(""), 2000).map_err(domain)?;
+    let notes =
+        optional_text("notes", input.notes.as_deref().unwrap_or(""), 20000).map_err(domain)?;
+    let lost_reason = if lifecycle == LifecycleState::Lost {
+        Some(
+            optional_text(
+                "lost_reason",
+                row.lost_reason.as_deref().unwrap_or(""),
+                2000,
+            )
+            .map_err(domain)?,
+        )
+    } else {
+        None
+    };
+    let public_id = match row.id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id) => uuid::Uuid::parse_str(id)
+            .map(|u| u.to_string())
+            .map_err(|_| RowError::new(line, "id", format!("`{id}` is not a kefu id (a UUID)")))?,
+        None => new_public_id(),
+    };
+    let organization_ref = input
+        .organization_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    if let (Some(id), CustomerKind::Organization) = (&organization_ref, kind) {
+        return Err(RowError::new(
+            line,
+            "organization_id",
+            format!("an organisation cannot belong to another (`{id}`)"),
+        ));
+    }
+    let referrer_ref = input
+        .referrer_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let mut custom = Map::new();
+    let mut custom_sources = Vec::new();
+    if let Some(values) = &input.custom_fields {
+        for (key, value) in values {
+            let field = format!("custom.{key}");
+            let definition = definitions.iter().find(|d| &d.key == key).ok_or_else(|| {
+                RowError::new(line, field.clone(), "is not a defined custom field")
+            })?;
+            definition
+                .field_type
+                .check(key, value, &definition.options)
+                .map_err(|e| RowError::new(line, field.clone(), domain_message(&e)))?;
+            if !value.is_null() {
+                custom.insert(key.clone(), value.clone());
+            }
+            custom_sources.push((format!("custom_fields.{key}"), definition.information_kind));
+        }
+    }
+    let mut contacts: Vec<PreparedContact> = Vec::new();
+    for contact in input.contacts.iter().flatten() {
+        let channel = contact.channel.as_str();
+        let normalised = NormalisedContact::parse(contact.channel, &contact.value)
+            .map_err(|e| RowError::new(line, channel, domain_message(&e)))?;
+        if contacts
+            .iter()
+            .any(|c| c.channel == normalised.channel && c.value == normalised.value)
+        {
+            return Err(RowError::new(
+                line,
+                channel,
+                format!("`{}` is listed twice", normalised.value),
+            ));
+        }
+        contacts.push(PreparedContact {
+            channel: normalised.channel,
+            value: normalised.value,
+            display: contact.value.trim().to_string(),
+            is_primary: contact.is_primary,
+        });
+    }
+    // Which fields are set, as `create_customer` notes them.
+    let mut present: u32 = 0b11111; // name, kind, value_class, position, lifecycle
+    for (bit, set) in [
+        (5, organization_ref.is_some()),
+        (6, input.supply_chain_role.is_some()),
+        (7, input.lead_source.is_some()),
+        (8, referrer_ref.is_some()),
+        (9, input.qualification.is_some()),
+        (10, input.communication_type.is_some()),
+        (11, !language.is_empty()),
+        (12, !needs.is_empty()),
+        (13, !hobbies.is_empty()),
+        (14, !notes.is_empty()),
+        (15, !contacts.is_empty()),
+    ] {
+        if set {
+            present |= 1 << bit;
+        }
+    }
+    let field_sources = sources.sources(present, source, &custom_sources);
+    // The search text exactly as `refresh_search_text` writes it.
+    let mut search_text = text::search_key(&name);
+    for contact in &contacts {
+        search_text.push('\u{1f}');
+        search_text.push_str(&contact.value);
+        search_text.push('\u{1f}');
+        search_text.push_str(&text::search_key(&contact.display));
+    }
+    Ok(Prepared {
+        line,
+        public_id,
+        kind,
+        sort_key: text::sort_key(&name),
+        name,
+        value_class: input.value_class.unwrap_or(ValueClass::Ordinary),
+        position: input.position.unwrap_or(Position::External),
+        supply_chain_role: input.supply_chain_role,
+        lifecycle,
+        lead_source: input.lead_source,
+        qualification: input.qualification.unwrap_or_default(),
+        communication_type: input.communication_type,
+        language,
+        needs,
+        hobbies,
+        notes,
+        lost_reason,
+        custom_fields: Value::Object(custom).to_string(),
+        field_sources,
+        search_text,
+        source,
+        contacts,
+        organization_ref,
+        referrer_ref,
+        organization: None,
+        referrer: None,
+    })
+}
+
+/// Builds `INSERT … VALUES (…), (…)` statements over `rows`, each under the parameter
+/// limit. `shared` values are bound first as `$1…$k`; `template` is one row's `VALUES`
+/// tuple in which each `?` is the next value `bind_row` binds for that row.
+fn insert_statements<T>(
+    head: &str,
+    shared: &[Arg],
+    template: &str,
+    tail: &str,
+    rows: &[T],
+    mut bind_row: impl FnMut(&T, &mut Vec<Arg>),
+) -> Vec<crate::sql::Q> {
+    use std::fmt::Write as _;
+    let per_row = template.matches('?').count();
+    let pieces: Vec<&str> = template.split('?').collect();
+    let rows_per_statement = ((MAX_PARAMS - shared.len()) / per_row.max(1)).max(1);
+    let mut statements = Vec::new();
+    for chunk in rows.chunks(rows_per_statement) {
+        let mut sql =
+            String::with_capacity(head.len() + chunk.len() * (template.len() + per_row * 6));
+        sql.push_str(head);
+        let mut args: Vec<Arg> = Vec::with_capacity(shared.len() + chunk.len() * per_row);
+        args.extend(shared.iter().cloned());
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let first = args.len() + 1;
+            bind_row(row, &mut args);
+            debug_assert_eq!(args.len() + 1 - first, per_row);
+            for (n, piece) in pieces.iter().enumerate() {
+                sql.push_str(piece);
+                if n + 1 < pieces.len() {
+                    let _ = write!(sql, "${}", first + n);
+                }
+            }
+        }
+        sql.push_str(tail);
+        let mut query = q_dynamic(sql);
+        for arg in args {
+            query = query.bind(arg);
+        }
+        statements.push(query);
+    }
+    statements
+}
+
+/// Writes `$n` for the next bound value (numbered after those already bound).
+struct Placeholders {
+    next: usize,
+}
+
+impl Placeholders {
+    fn push(&mut self, sql: &mut String) {
+        use std::fmt::Write as _;
+        if !sql.ends_with('(') {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "${}", self.next);
+        self.next += 1;
+    }
+}
+
+async fn write_batch(
+    conn: &mut Conn,
+    store: &Store,
+    actor: &Actor,
+    options: &ImportOptions,
+    definitions: &[CustomFieldDefinition],
+    import_id: &str,
+    rows: Vec<ImportRow>,
+) -> Result<BatchOutcome> {
+    let now = store.now_ms();
+    let mut rejected: Vec<RowError> = Vec::new();
+    let mut sources = SourcesCache {
+        at: now,
+        cache: HashMap::new(),
+    };
+    let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match prepare(row, definitions, options.source, &mut sources) {
+            Ok(p) => prepared.push(Some(p)),
+            Err(e) => rejected.push(e),
+        }
+    }
+
+    // Contacts: unique within the batch (the first row keeps it) and in the database.
+    let mut seen: HashMap<(ContactChannel, &str), u64> = HashMap::new();
+    let mut reject: Vec<(usize, RowError)> = Vec::new();
+    for (index, row) in prepared.iter().enumerate() {
+        let Some(row) = row else { continue };
+        let mut clash = None;
+        for contact in &row.contacts {
+            if let Some(first) = seen.get(&(contact.channel, contact.value.as_str())) {
+                clash = Some(RowError::new(
+                    row.line,
+                    contact.channel.as_str(),
+                    format!("`{}` is already on line {first}", contact.value),
+                ));
+                break;
+            }
+        }
+        match clash {
+            Some(error) => reject.push((index, error)),
+            None => {
+                for contact in &row.contacts {
+                    seen.insert((contact.channel, contact.value.as_str()), row.line);
+                }
+            }
+        }
+    }
+    drop(seen);
+    apply_rejections(&mut prepared, &mut rejected, reject);
+
+    let stored = stored_contacts(conn, &prepared).await?;
+    if !stored.is_empty() {
+        let mut reject = Vec::new();
+        for (index, row) in prepared.iter().enumerate() {
+            let Some(row) = row else { continue };
+            if let Some((contact, owner)) = row.contacts.iter().find_map(|c| {
+                stored
+                    .get(&(c.channel, c.value.clone()))
+                    .map(|owner| (c, owner))
+            }) {
+                reject.push((
+                    index,
+                    RowError::new(
+                        row.line,
+                        contact.channel.as_str(),
+                        format!("`{}` already belongs to customer {owner}", contact.value),
+                    ),
+                ));
+            }
+        }
+        apply_rejections(&mut prepared, &mut rejected, reject);
+    }
+
+    check_ids(conn, &mut prepared, &mut rejected).await?;
+    resolve_references(conn, &mut prepared, &mut rejected).await?;
+
+    // In-batch references point into `prepared`; renumber them for the rows kept.
+    let mut position = vec![usize::MAX; prepared.len()];
+    let mut kept = 0;
+    for (index, row) in prepared.iter().enumerate() {
+        if row.is_some() {
+            position[index] = kept;
+            kept += 1;
+        }
+    }
+    let renumber = |reference: Option<Ref>| match reference {
+        Some(Ref::InBatch(index)) => Some(Ref::InBatch(position[index])),
+        other => other,
+    };
+    let rows: Vec<Prepared> = prepared
+        .into_iter()
+        .flatten()
+        .map(|mut row| {
+            row.organization = renumber(row.organization);
+            row.referrer = renumber(row.referrer);
+            row
+        })
+        .collect();
+    rejected.sort_by_key(|e| e.line);
+    if rows.is_empty() {
+        return Ok(BatchOutcome {
+            imported: Vec::new(),
+            rejected,
+        });
+    }
+
+    // The customers. Shared: $1 = now, $2 = the creating user.
+    let keys = insert_customers(conn, &rows, now, actor).await?;
+    let key_of = |index: usize| keys[index];
+
+    // References to rows of this batch are set once those rows have keys.
+    for (index, row) in rows.iter().enumerate() {
+        let organization = match row.organization {
+            Some(Ref::InBatch(target)) => Some(key_of(target)),
+            _ => None,
+        };
+        let referrer = match row.referrer {
+            Some(Ref::InBatch(target)) => Some(key_of(target)),
+            _ => None,
+        };
+        if organization.is_some() || referrer.is_some() {
+            conn.execute(
+                q_dynamic("UPDATE customers SET organization_id = COALESCE($1, organization_id), referrer_id = COALESCE($2, referrer_id) WHERE id = $3".into())
+                    .bind(organization)
+                    .bind(referrer)
+                    .bind(key_of(index)),
+            )
+            .await?;
+        }
+    }
+
+    // Contacts: $1 = now.
+    let contacts: Vec<(i64, &PreparedContact, InformationSource)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(index, row)| row.contacts.iter().map(move |c| (index, c, row.source)))
+        .map(|(index, c, source)| (key_of(index), c, source))
+        .collect();
+    if !contacts.is_empty() {
+        let statements = insert_statements(
+            "INSERT INTO customer_contacts (public_id, customer_id, channel, value, display_value, is_primary, source, created_at) VALUES ",
+            &[Arg::Int(Some(now))],
+            "(?, ?, ?, ?, ?, ?, ?, $1)",
+            "",
+            &contacts,
+            |(key, contact, source), args| {
+                args.push(Arg::Text(Some(new_public_id())));
+                args.push(Arg::Int(Some(*key)));
+                args.push(Arg::Text(Some(contact.channel.as_str().to_string())));
+                args.push(Arg::Text(Some(contact.value.clone())));
+                args.push(Arg::Text(Some(contact.display.clone())));
+                args.push(Arg::Bool(Some(contact.is_primary)));
+                args.push(Arg::Text(Some(source.as_str().to_string())));
+            },
+        );
+        run_all(conn, statements).await?;
+    }
+
+    // The first lifecycle state: $1 = reason, $2 = actor id, $3 = actor label, $4 = now.
+    let transitions: Vec<(i64, LifecycleState)> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| (key_of(index), row.lifecycle))
+        .collect();
+    let statements = insert_statements(
+        "INSERT INTO lifecycle_transitions (customer_id, from_state, to_state, reason, actor_id, actor_label, at) VALUES ",
+        &[
+            Arg::Text(Some("imported".into())),
+            Arg::Int(actor.user_id),
+            Arg::Text(Some(actor.label.clone())),
+            Arg::Int(Some(now)),
+        ],
+        "(?, NULL, ?, $1, $2, $3, $4)",
+        "",
+        &transitions,
+        |(key, lifecycle), args| {
+            args.push(Arg::Int(Some(*key)));
+            args.push(Arg::Text(Some(lifecycle.as_str().to_string())));
+        },
+    );
+    run_all(conn, statements).await?;
+
+    let imported: Vec<ImportedCustomer> = rows
+        .iter()
+        .map(|row| ImportedCustomer {
+            line: row.line,
+            id: row.public_id.clone(),
+        })
+        .collect();
+    let after = json!({
+        "label": options.label,
+        "source": options.source,
+        "first_line": imported.first().map(|c| c.line),
+        "last_line": imported.last().map(|c| c.line),
+        "imported": imported.len(),
+        "rejected": rejected.len(),
+        "customer_ids": imported.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+    });
+    audit::record(
+        conn,
+        actor,
+        now,
+        "import",
+        "customer_import",
+        import_id,
+        None,
+        Some(&after),
+    )
+    .await?;
+    Ok(BatchOutcome { imported, rejected })
+}
+
+/// Runs statements whose placeholders were numbered per statement.
+async fn run_all(conn: &mut Conn, statements: Vec<crate::sql::Q>) -> Result<()> {
+    for statement in statements {
+        conn.execute(statement).await?;
+    }
+    Ok(())
+}
+
+fn apply_rejections(
+    prepared: &mut [Option<Prepared>],
+    rejected: &mut Vec<RowError>,
+    reject: Vec<(usize, RowError)>,
+) {
+    for (index, error) in reject {
+        prepared[index] = None;
+        rejected.push(error);
+    }
+}
+
+/// Which of the batch's contacts are stored already, with their owners' ids.
+async fn stored_contacts(
+    conn: &mut Conn,
+    prepared: &[Option<Prepared>],
+) -> Result<HashMap<(ContactChannel, String), String>> {
+    let mut channels: Vec<ContactChannel> = Vec::new();
+    let mut values: Vec<&str> = Vec::new();
+    let mut unique: HashSet<&str> = HashSet::new();
+    for row in prepared.iter().flatten() {
+        for contact in &row.contacts {
+            if !channels.contains(&contact.channel) {
+                channels.push(contact.channel);
+            }
+            if unique.insert(contact.value.as_str()) {
+                values.push(contact.value.as_str());
+            }
+        }
+    }
+    let mut found = HashMap::new();
+    if values.is_empty() {
+        return Ok(found);
+    }
+    // `channel IN (…) AND value IN (…)` uses the (channel, value) index on both backends;
+    // pairs that only cross-match are filtered out below.
+    let per_statement = MAX_PARAMS - channels.len();
+    for chunk in values.chunks(per_statement) {
+        let mut sql = String::from(
+            "SELECT cc.channel, cc.value, c.public_id FROM customer_contacts cc JOIN customers c ON c.id = cc.customer_id WHERE cc.channel IN (",
+        );
+        let mut p = Placeholders { next: 1 };
+        for _ in &channels {
+            p.push(&mut sql);
+        }
+        sql.push_str(") AND cc.value IN (");
+        for _ in chunk {
+            p.push(&mut sql);
+        }
+        sql.push(')');
+        let mut query = q_dynamic(sql);
+        for channel in &channels {
+            query = query.bind(channel.as_str());
+        }
+        for value in chunk {
+            query = query.bind(*value);
+        }
+        for row in conn.fetch_all(query).await? {
+            let channel: String = row.get("channel")?;
+            let Ok(channel) = ContactChannel::parse(&channel) else {
+                continue;
+            };
+            found.insert((channel, row.get("value")?), row.get("public_id")?);
+        }
+    }
+    Ok(found)
+}
+
+/// Kept ids must be new: not twice in the batch, not stored already.
+async fn check_ids(
+    conn: &mut Conn,
+    prepared: &mut [Option<Prepared>],
+    rejected: &mut Vec<RowError>,
+) -> Result<()> {
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    let mut reject = Vec::new();
+    for (index, row) in prepared.iter().enumerate() {
+        let Some(row) = row else { continue };
+        if let Some(line) = first_line.get(&row.public_id) {
+            reject.push((
+                index,
+                RowError::new(
+                    row.line,
+                    "id",
+                    format!("`{}` is already on line {line}", row.public_id),
+                ),
+            ));
+        } else {
+            first_line.insert(row.public_id.clone(), row.line);
+        }
+    }
+    apply_rejections(prepared, rejected, reject);
+    // New ids are fresh UUIDv7s; only kept ids can clash, so only they are looked up.
+    let kept: Vec<String> = first_line.into_keys().collect();
+    let existing = lookup_customers(conn, &kept).await?;
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let mut reject = Vec::new();
+    for (index, row) in prepared.iter().enumerate() {
+        let Some(row) = row else { continue };
+        if existing.contains_key(&row.public_id) {
+            reject.push((
+                index,
+                RowError::new(
+                    row.line,
+                    "id",
+                    format!("a customer with id `{}` already exists", row.public_id),
+                ),
+            ));
+        }
+    }
+    apply_rejections(prepared, rejected, reject);
+    Ok(())
+}
+
+/// Stored customers among `ids`: public id → (key, kind).
+async fn lookup_customers(
+    conn: &mut Conn,
+    ids: &[String],
+) -> Result<HashMap<String, (i64, String)>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(MAX_PARAMS) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut sql =
+            String::from("SELECT id, public_id, kind FROM customers WHERE public_id IN (");
+        let mut p = Placeholders { next: 1 };
+        for _ in chunk {
+            p.push(&mut sql);
+        }
+        sql.push(')');
+        let mut query = q_dynamic(sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in conn.fetch_all(query).await? {
+            found.insert(row.get("public_id")?, (row.get("id")?, row.get("kind")?));
+        }
+    }
+    Ok(found)
+}
+
+/// Resolves `organization_id` and `referrer_id`: a stored customer, or one on an
+/// earlier row of this batch. An organisation reference must name an organisation.
+async fn resolve_references(
+    conn: &mut Conn,
+    prepared: &mut [Option<Prepared>],
+    rejected: &mut Vec<RowError>,
+) -> Result<()> {
+    let wanted: Vec<String> = prepared
+        .iter()
+        .flatten()
+        .flat_map(|row| [row.organization_ref.clone(), row.referrer_ref.clone()])
+        .flatten()
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if wanted.is_empty()
+        && prepared
+            .iter()
+            .flatten()
+            .all(|r| r.organization_ref.is_none() && r.referrer_ref.is_none())
+    {
+        return Ok(());
+    }
+    let stored = lookup_customers(conn, &wanted).await?;
+    // Rows written by this batch so far (in line order): public id → (index, kind).
+    let mut earlier: HashMap<String, (usize, CustomerKind)> = HashMap::new();
+    let organisation = CustomerKind::Organization.as_str();
+    for index in 0..prepared.len() {
+        let Some(row) = prepared[index].as_mut() else {
+            continue;
+        };
+        let resolve = |id: &str,
+                       field: &'static str|
+         -> std::result::Result<(Ref, bool), RowError> {
+            let normal = uuid::Uuid::parse_str(id).map(|u| u.to_string()).ok();
+            let missing = || {
+                RowError::new(
+                    row.line,
+                    field,
+                    format!(
+                        "no customer has id `{id}` (it must be stored already, or imported on an earlier row)"
+                    ),
+                )
+            };
+            let normal = normal.ok_or_else(missing)?;
+            if let Some((key, kind)) = stored.get(&normal) {
+                return Ok((Ref::Stored(*key), kind == organisation));
+            }
+            if let Some((target, kind)) = earlier.get(&normal) {
+                return Ok((Ref::InBatch(*target), *kind == CustomerKind::Organization));
+            }
+            Err(missing())
+        };
+        let mut result: std::result::Result<(), RowError> = Ok(());
+        if let Some(id) = row.organization_ref.as_deref() {
+            match resolve(id, "organization_id") {
+                Ok((reference, true)) => row.organization = Some(reference),
+                Ok((_, false)) => {
+                    result = Err(RowError::new(
+                        row.line,
+                        "organization_id",
+                        format!("customer `{id}` is a person, not an organisation"),
+                    ))
+                }
+                Err(e) => result = Err(e),
+            }
+        }
+        if result.is_ok() {
+            if let Some(id) = row.referrer_ref.as_deref() {
+                match resolve(id, "referrer_id") {
+                    Ok((reference, _)) => row.referrer = Some(reference),
+                    Err(e) => result = Err(e),
+                }
+            }
+        }
+        match result {
+            Ok(()) => {
+                earlier.insert(row.public_id.clone(), (index, row.kind));
+            }
+            Err(error) => {
+                prepared[index] = None;
+                rejected.push(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts the customers and returns their keys, in the order of `rows`.
+async fn insert_customers(
+    conn: &mut Conn,
+    rows: &[Prepared],
+    now: i64,
+    actor: &Actor,
+) -> Result<Vec<i64>> {
+    let statements = insert_statements(
+        "INSERT INTO customers (public_id, kind, name, organization_id, value_class, position, supply_chain_role, lifecycle, lead_source, referrer_id, qualification_need, qualification_ability_to_pay, qualification_authority, communication_type, language, needs, hobbies, notes, lost_at, lost_reason, custom_fields, field_sources, search_text, sort_key, lifecycle_changed_at, created_by, created_at, updated_at, version) VALUES ",
+        &[Arg::Int(Some(now)), Arg::Int(actor.user_id)],
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, $1, $2, $1, $1, 1)",
+        " RETURNING id, public_id",
+        rows,
+        |row: &Prepared, args| {
+            let stored = |r: Option<Ref>| match r {
+                Some(Ref::Stored(key)) => Some(key),
+                _ => None,
+            };
+            let text = |s: &str| Arg::Text(Some(s.to_string()));
+            let label = |s: Option<&'static str>| Arg::Text(s.map(str::to_string));
+            args.push(text(&row.public_id));
+            args.push(text(row.kind.as_str()));
+            args.push(text(&row.name));
+            args.push(Arg::Int(stored(row.organization)));
+            args.push(text(row.value_class.as_str()));
+            args.push(text(row.position.as_str()));
+            args.push(label(row.supply_chain_role.map(Labelled::as_str)));
+            args.push(text(row.lifecycle.as_str()));
+            args.push(label(row.lead_source.map(Labelled::as_str)));
+            args.push(Arg::Int(stored(row.referrer)));
+            args.push(Arg::Bool(row.qualification.need));
+            args.push(Arg::Bool(row.qualification.ability_to_pay));
+            args.push(Arg::Bool(row.qualification.authority));
+            args.push(label(row.communication_type.map(Labelled::as_str)));
+            args.push(text(&row.language));
+            args.push(text(&row.needs));
+            args.push(text(&row.hobbies));
+            args.push(text(&row.notes));
+            args.push(Arg::Int(row.lost_reason.is_some().then_some(now)));
+            args.push(Arg::Text(row.lost_reason.clone()));
+            args.push(text(&row.custom_fields));
+            args.push(text(&row.field_sources));
+            args.push(text(&row.search_text));
+            args.push(text(&row.sort_key));
+        },
+    );
+    let mut by_public_id: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    for statement in statements {
+        for row in conn.fetch_all(statement).await? {
+            by_public_id.insert(row.get("public_id")?, row.get("id")?);
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            by_public_id.get(&row.public_id).copied().ok_or_else(|| {
+                StoreError::Database(format!(
+                    "the insert returned no key for customer {}",
+                    row.public_id
+                ))
+            })
+        })
+        .collect()
+}
