@@ -77,19 +77,30 @@ fn open_sqlite(path: &Path, read_only: bool) -> Result<rusqlite::Connection> {
 }
 
 impl SqlitePools {
-    fn open(path: &Path, readers: u32) -> Result<SqlitePools> {
+    fn open(path: &Path, readers: u32) -> Result<Arc<SqlitePools>> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Database(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
         let writer = open_sqlite(path, false)?;
-        Ok(SqlitePools {
+        // Checkpoints copy the WAL into the database file and fsync it: slow, and not the
+        // business of the request that happens to cross the threshold. A thread of their
+        // own does them instead, without blocking the writer or the readers.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let pools = Arc::new(SqlitePools {
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers: Mutex::new(Vec::new()),
             reader_permits: Arc::new(Semaphore::new(readers.max(1) as usize)),
             path: path.to_path_buf(),
-        })
+        });
+        let checkpointer = open_sqlite(path, false)?;
+        let weak = Arc::downgrade(&pools);
+        std::thread::Builder::new()
+            .name("kefu-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, weak))
+            .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(pools)
     }
 
     /// Borrows a read-only connection until the guard is dropped.
@@ -114,6 +125,20 @@ impl SqlitePools {
 
     async fn writer(&self) -> OwnedMutexGuard<rusqlite::Connection> {
         self.writer.clone().lock_owned().await
+    }
+}
+
+/// Checkpoints the WAL every quarter second while it has grown, until the store is gone.
+fn checkpoint_loop(connection: rusqlite::Connection, pools: std::sync::Weak<SqlitePools>) {
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let Some(pools) = pools.upgrade() else { return };
+        if pools.reader_permits.is_closed() {
+            return;
+        }
+        drop(pools);
+        // (busy, frames in the WAL, frames checkpointed); errors are retried next time.
+        let _ = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
 
@@ -156,11 +181,17 @@ pub struct SqliteHandle {
 }
 
 impl SqliteHandle {
-    fn begin(held: Held, statement: &str) -> Result<SqliteHandle> {
+    fn begin(held: Held, statement: &'static str) -> Result<SqliteHandle> {
         let mut handle = SqliteHandle { held, open: false };
-        handle.connection().execute_batch(statement)?;
+        handle.run(statement)?;
         handle.open = true;
         Ok(handle)
+    }
+
+    /// BEGIN, COMMIT and ROLLBACK run thousands of times a second: keep them prepared.
+    fn run(&self, statement: &'static str) -> Result<()> {
+        self.connection().prepare_cached(statement)?.raw_execute()?;
+        Ok(())
     }
 
     pub(crate) fn connection(&self) -> &rusqlite::Connection {
@@ -172,15 +203,14 @@ impl SqliteHandle {
 
     pub(crate) fn commit(mut self) -> Result<()> {
         self.open = false;
-        self.connection().execute_batch("COMMIT")?;
-        Ok(())
+        self.run("COMMIT")
     }
 }
 
 impl Drop for SqliteHandle {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.connection().execute_batch("ROLLBACK");
+            let _ = self.run("ROLLBACK");
         }
     }
 }
@@ -216,10 +246,7 @@ impl Store {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
-            Pools::Sqlite(Arc::new(SqlitePools::open(
-                Path::new(path),
-                options.max_connections,
-            )?))
+            Pools::Sqlite(SqlitePools::open(Path::new(path), options.max_connections)?)
         } else {
             return Err(StoreError::Database(format!(
                 "unsupported database URL `{}`: use sqlite://PATH or postgres://…",
