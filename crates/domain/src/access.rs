@@ -16,7 +16,7 @@ labelled_enum! {
 
 labelled_enum! {
     /// A permission names a resource and an action. Its name is also the API token scope.
-    Permission ("scope") {
+    Permission ("scopes") {
         CustomersRead = "customers:read", "Read customers", "查看客戶";
         CustomersWrite = "customers:write", "Create and edit customers", "編輯客戶";
         CustomersDelete = "customers:delete", "Delete customers", "刪除客戶";

@@ -46,6 +46,9 @@ impl NormalisedContact {
     pub fn parse(channel: ContactChannel, raw: &str) -> Result<Self, DomainError> {
         let folded = fold_width(raw);
         let trimmed = folded.trim();
+        if trimmed.chars().any(char::is_control) {
+            return Err(DomainError::invalid("value", "contains control characters"));
+        }
         if trimmed.is_empty() {
             return Err(DomainError::invalid(
                 "value",

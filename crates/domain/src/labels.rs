@@ -38,9 +38,8 @@ macro_rules! labelled_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $( $(#[$vmeta])* #[doc = concat!($en, " (", $zh, ")")] $variant, )+
+            $( $(#[$vmeta])* #[doc = concat!($en, " (", $zh, ")")] #[serde(rename = $text)] $variant, )+
         }
 
         impl $crate::labels::Labelled for $name {

@@ -64,28 +64,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses JSON, naming the field at fault.
+/// Parses JSON, naming the field at fault. The text is read into a tree first, so that
+/// broken JSON is always reported as such (not as the first wrong value before the
+/// break), and so that NUL characters — which PostgreSQL cannot store — are refused
+/// wherever they are.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {error}"),
+        )
+    })?;
+    if let Some(path) = find_nul(&tree, String::new()) {
+        let field = path.trim_start_matches('.').to_string();
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("{field}: contains a NUL character"),
+        )
+        .field(field));
+    }
+    serde_path_to_error::deserialize(tree).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            return ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {inner}"),
-            );
-        }
-        let message = inner.to_string();
-        // Serde reports an unknown field at its parent; name the field itself.
-        // The path already ends with an unknown field's name; at the top level of a
-        // scalar body it is ".".
-        let field = if path == "." { String::new() } else { path };
-        let message = strip_position(&message);
+        let message = strip_position(&error.into_inner().to_string());
+        let field = field_of(&path, &message);
         let error = ApiError::new(
             ErrorCode::InvalidBody,
             if field.is_empty() {
-                message
+                message.clone()
             } else {
                 format!("{field}: {message}")
             },
@@ -95,14 +100,38 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         } else {
             error.field(field)
         }
-    })?;
-    deserializer.end().map_err(|e| {
-        ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("the body has text after the JSON value: {e}"),
-        )
-    })?;
-    Ok(value)
+    })
+}
+
+/// The field an error is about: its path, or for a missing field the path plus its name.
+fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    match message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        Some((name, _)) if parent.is_empty() => name.to_string(),
+        Some((name, _)) => format!("{parent}.{name}"),
+        None => parent.to_string(),
+    }
+}
+
+/// The path of the first string (or key) holding a NUL character.
+fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then_some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| find_nul(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(path.clone());
+            }
+            find_nul(item, format!("{path}.{key}"))
+        }),
+        _ => None,
+    }
 }
 
 /// Drops serde_json's " at line 1 column 20" suffix: the field name says more.
@@ -121,6 +150,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("query parameter {name}: contains a NUL character"),
+            )
+            .field(name.into_owned()));
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -133,7 +171,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
                     .and_then(|rest| rest.split_once('`'))
                 {
                     Some((name, _)) => name.to_string(),
-                    None => path,
+                    None => field_of(&path, &message),
                 };
                 ApiError::new(
                     ErrorCode::InvalidQuery,
@@ -173,10 +211,16 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
 /// A JSON answer with the resource's version as its ETag.
 pub fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+    set_etag(&mut response, version);
+    response
+}
+
+/// Sets the ETag of a versioned resource; resources without versions (0) get none.
+fn set_etag(response: &mut Response, version: i64) {
+    let value = HeaderValue::from_str(&format!("\"{version}\""));
+    if let (true, Ok(value)) = (version > 0, value) {
         response.headers_mut().insert(header::ETAG, value);
     }
-    response
 }
 
 /// Runs a create under the request's `Idempotency-Key`, if it has one: a retry with the
@@ -216,6 +260,9 @@ where
         .await?
     {
         Begin::Replay { status, body } => {
+            let version = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("version").and_then(serde_json::Value::as_i64));
             let mut response = (
                 StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
                 body,
@@ -228,6 +275,7 @@ where
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            set_etag(&mut response, version.unwrap_or(0));
             Ok(response)
         }
         Begin::Mismatch => Err(ApiError::new(

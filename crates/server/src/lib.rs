@@ -239,7 +239,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/cases/{id}/attachments",
             P(CasesWrite),
             post(cases::upload).layer(DefaultBodyLimit::max(
-                kefu_store::cases::MAX_ATTACHMENT_BYTES + 1,
+                kefu_store::cases::MAX_ATTACHMENT_BYTES,
             )),
         ),
         r(

@@ -806,9 +806,17 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let total_spent_cents: i64 = conn
-            .scalar(q("SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) AS value FROM customer_transactions WHERE customer_id = $1").bind(customer.key))
-            .await?;
+        // Summed here, saturating: SQL's SUM would overflow into an error on both backends.
+        let total_spent_cents = conn
+            .fetch_all(
+                q("SELECT amount_cents FROM customer_transactions WHERE customer_id = $1")
+                    .bind(customer.key),
+            )
+            .await?
+            .iter()
+            .try_fold(0i64, |total, row| {
+                Ok::<i64, StoreError>(total.saturating_add(row.get::<i64>("amount_cents")?))
+            })?;
         let win_back_attempts = conn
             .fetch_all(q("SELECT public_id, occurred_at, channel, outcome, note FROM win_back_attempts WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT 50").bind(customer.key))
             .await?
@@ -1379,6 +1387,15 @@ impl Store {
     ) -> Result<CustomerTransaction> {
         let now = self.now_ms();
         let method = required_text("method", &input.method, 100)?;
+        // A trillion in the currency's main unit is beyond any single purchase.
+        const LIMIT_CENTS: i64 = 100_000_000_000_000;
+        if !(-LIMIT_CENTS..=LIMIT_CENTS).contains(&input.amount_cents) {
+            return Err(DomainError::invalid(
+                "amount_cents",
+                format!("must be between -{LIMIT_CENTS} and {LIMIT_CENTS}"),
+            )
+            .into());
+        }
         let currency = optional_text("currency", input.currency.as_deref().unwrap_or("CNY"), 3)?
             .to_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {

@@ -99,7 +99,9 @@ impl SqlitePools {
         std::thread::Builder::new()
             .name("kefu-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, weak))
-            .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         Ok(pools)
     }
 

@@ -37,6 +37,28 @@ pub const MAX_BATCH_ROWS: usize = 1000;
 /// Bound parameters per statement: below SQLite's 32766 and PostgreSQL's 65535.
 const MAX_PARAMS: usize = 30_000;
 
+/// Bound parameters per `INSERT` on SQLite. SQLite finds each `$N` parameter by a
+/// linear search and keeps a statement journal for multi-row statements, so short
+/// statements (a few rows each, prepared once and reused) are fastest there;
+/// PostgreSQL prefers few round trips, so it gets [`MAX_PARAMS`].
+const SQLITE_STATEMENT_PARAMS: usize = 128;
+
+fn statement_params(dialect: crate::Dialect) -> usize {
+    let default = match dialect {
+        crate::Dialect::Sqlite => SQLITE_STATEMENT_PARAMS,
+        crate::Dialect::Postgres => MAX_PARAMS,
+    };
+    std::env::var("KEFU_IMPORT_PARAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Values per lookup query (`… IN ($1, …)`). Fixed-size chunks keep the statement
+/// text the same from batch to batch, so it is prepared once; SQLite also resolves
+/// `$N` parameters by a linear search, so very long lists cost quadratically.
+const LOOKUP_CHUNK: usize = 250;
+
 /// One customer to import, as read from a file.
 #[derive(Debug, Clone, Default)]
 pub struct ImportRow {
@@ -132,23 +154,43 @@ pub struct BatchOutcome {
 pub struct ImportTotals {
     /// The id of the import in the audit log (`object_id` of its records).
     pub import_id: String,
+    /// Rows written; after [`CustomerImport::commit`], rows stored.
     pub imported: u64,
+    /// Rows stored for good so far (committed).
+    pub committed_rows: u64,
     pub rejected: u64,
     pub batches: u64,
-    /// Whether the imported rows are stored (false after a rollback).
+    /// Whether the import ended with its rows stored (false after a rollback).
     pub committed: bool,
 }
 
-/// An import in progress. Without `atomic` every batch commits on its own; with it,
-/// everything waits for [`CustomerImport::commit`] (dropping the import rolls back).
+/// Rows a non-atomic import writes per transaction. A batch is validated and audited
+/// on its own, but committing every batch would write the pages the batch touched in
+/// the random-keyed indexes (sort key, contact address) to the write-ahead log over and
+/// over; committing every few dozen batches writes them once. A crash loses at most
+/// this many rows of a non-atomic import; they are reported as not imported.
+pub const COMMIT_ROWS: u64 = 50_000;
+
+/// SQLite's page cache for the writer while an import runs, in KiB (negative: KiB, as
+/// `PRAGMA cache_size` takes it). Inserting into indexes keyed by name and address
+/// touches pages all over them; a cache that holds them saves re-reading each page.
+const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+
+/// An import in progress. Without `atomic` rows are committed every [`COMMIT_ROWS`]
+/// (and at [`CustomerImport::commit`]); with it, everything waits for `commit`, and
+/// [`CustomerImport::rollback`] (or dropping the import) takes it all back.
 pub struct CustomerImport {
     store: Store,
     actor: Actor,
     options: ImportOptions,
     definitions: Vec<CustomFieldDefinition>,
-    /// The open transaction of an atomic import.
+    /// The open transaction.
     tx: Option<Conn>,
     atomic: bool,
+    /// Rows written in the open transaction.
+    pending: u64,
+    /// The writer's page cache before the import (SQLite), restored at the end.
+    cache_size: Option<i64>,
     totals: ImportTotals,
 }
 
@@ -162,28 +204,28 @@ impl Store {
         atomic: bool,
     ) -> Result<CustomerImport> {
         let definitions = self.custom_fields().await?;
-        let tx = if atomic {
-            Some(self.write().await?)
-        } else {
-            None
-        };
-        Ok(CustomerImport {
+        let mut import = CustomerImport {
             store: self.clone(),
             actor: actor.clone(),
             options,
             definitions,
-            tx,
+            tx: None,
             atomic,
+            pending: 0,
+            cache_size: None,
             totals: ImportTotals {
                 import_id: new_public_id(),
                 ..ImportTotals::default()
             },
-        })
+        };
+        if atomic {
+            import.open().await?;
+        }
+        Ok(import)
     }
 
-    /// Imports rows in batches of up to [`MAX_BATCH_ROWS`], each batch in its own
-    /// transaction with one audit record. Valid rows are written; the others come back
-    /// as errors.
+    /// Imports rows in batches of up to [`MAX_BATCH_ROWS`], with one audit record per
+    /// batch, and commits them. Valid rows are written; the others come back as errors.
     pub async fn import_customers(
         &self,
         actor: &Actor,
@@ -209,68 +251,114 @@ impl CustomerImport {
         &self.totals
     }
 
-    /// Validates and writes rows (split into batches of [`MAX_BATCH_ROWS`]).
+    /// Opens the transaction (and, the first time, enlarges SQLite's page cache).
+    async fn open(&mut self) -> Result<()> {
+        if self.tx.is_some() {
+            return Ok(());
+        }
+        let mut conn = self.store.write().await?;
+        if conn.dialect() == crate::Dialect::Sqlite && self.cache_size.is_none() {
+            let current: i64 = conn
+                .fetch_one(q_dynamic("PRAGMA cache_size".into()))
+                .await?
+                .get("cache_size")?;
+            if current > -IMPORT_CACHE_KIB {
+                conn.execute(q_dynamic(format!(
+                    "PRAGMA cache_size = {}",
+                    -IMPORT_CACHE_KIB
+                )))
+                .await?;
+            }
+            self.cache_size = Some(current);
+        }
+        self.tx = Some(conn);
+        Ok(())
+    }
+
+    /// Commits the open transaction, if any.
+    async fn commit_pending(&mut self) -> Result<()> {
+        if let Some(conn) = self.tx.take() {
+            conn.commit().await?;
+        }
+        self.totals.committed_rows += self.pending;
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Gives the writer its page cache back.
+    async fn restore_cache(&mut self) -> Result<()> {
+        if let Some(size) = self.cache_size.take() {
+            let mut conn = self.store.write().await?;
+            conn.execute(q_dynamic(format!("PRAGMA cache_size = {size}")))
+                .await?;
+            conn.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Validates and writes rows (split into batches of [`MAX_BATCH_ROWS`]). On a
+    /// database error the open transaction is rolled back: for a non-atomic import
+    /// the rows committed before stay (see [`ImportTotals::committed_rows`]).
     pub async fn add_batch(&mut self, rows: Vec<ImportRow>) -> Result<BatchOutcome> {
         let mut outcome = BatchOutcome::default();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<ImportRow> = rows.by_ref().take(MAX_BATCH_ROWS).collect();
-            let part = match self.tx.as_mut() {
-                Some(conn) => {
-                    write_batch(
-                        conn,
-                        &self.store,
-                        &self.actor,
-                        &self.options,
-                        &self.definitions,
-                        &self.totals.import_id,
-                        chunk,
-                    )
-                    .await?
-                }
-                None => {
-                    let mut conn = self.store.write().await?;
-                    let part = write_batch(
-                        &mut conn,
-                        &self.store,
-                        &self.actor,
-                        &self.options,
-                        &self.definitions,
-                        &self.totals.import_id,
-                        chunk,
-                    )
-                    .await?;
-                    conn.commit().await?;
-                    part
+            self.open().await?;
+            let Some(conn) = self.tx.as_mut() else {
+                return Err(StoreError::Database(
+                    "the import's transaction is closed".into(),
+                ));
+            };
+            let written = write_batch(
+                conn,
+                &self.store,
+                &self.actor,
+                &self.options,
+                &self.definitions,
+                &self.totals.import_id,
+                chunk,
+            )
+            .await;
+            let part = match written {
+                Ok(part) => part,
+                Err(error) => {
+                    self.tx = None;
+                    self.pending = 0;
+                    self.totals.imported = self.totals.committed_rows;
+                    return Err(error);
                 }
             };
             self.totals.batches += 1;
+            self.pending += part.imported.len() as u64;
             self.totals.imported += part.imported.len() as u64;
             self.totals.rejected += part.rejected.len() as u64;
             outcome.imported.extend(part.imported);
             outcome.rejected.extend(part.rejected);
+            if !self.atomic && self.pending >= COMMIT_ROWS {
+                self.commit_pending().await?;
+            }
         }
         Ok(outcome)
     }
 
-    /// Commits an atomic import (a non-atomic one has committed batch by batch).
+    /// Commits what the import wrote.
     pub async fn commit(mut self) -> Result<ImportTotals> {
-        if let Some(conn) = self.tx.take() {
-            conn.commit().await?;
-        }
+        self.commit_pending().await?;
+        self.restore_cache().await?;
         self.totals.committed = true;
         Ok(self.totals)
     }
 
-    /// Rolls back an atomic import: nothing it wrote stays. A non-atomic import cannot
-    /// take back the batches it has committed; for it this only ends the import.
+    /// Rolls back what is not committed yet: everything for an atomic import; for a
+    /// non-atomic one, the rows since its last commit.
     pub async fn rollback(mut self) -> Result<ImportTotals> {
-        // Dropping an open sqlx transaction rolls it back.
+        // Dropping an open transaction rolls it back.
         drop(self.tx.take());
-        self.totals.committed = !self.atomic && self.totals.imported > 0;
-        if self.atomic {
-            self.totals.imported = 0;
-        }
+        self.pending = 0;
+        self.restore_cache().await?;
+        self.totals.imported = self.totals.committed_rows;
+        self.totals.committed = false;
         Ok(self.totals)
     }
 }
@@ -553,6 +641,7 @@ fn prepare(
 /// limit. `shared` values are bound first as `$1…$k`; `template` is one row's `VALUES`
 /// tuple in which each `?` is the next value `bind_row` binds for that row.
 fn insert_statements<T>(
+    budget: usize,
     head: &str,
     shared: &[Arg],
     template: &str,
@@ -563,7 +652,7 @@ fn insert_statements<T>(
     use std::fmt::Write as _;
     let per_row = template.matches('?').count();
     let pieces: Vec<&str> = template.split('?').collect();
-    let rows_per_statement = ((MAX_PARAMS - shared.len()) / per_row.max(1)).max(1);
+    let rows_per_statement = ((budget.saturating_sub(shared.len())) / per_row.max(1)).max(1);
     let mut statements = Vec::new();
     for chunk in rows.chunks(rows_per_statement) {
         let mut sql =
@@ -719,7 +808,8 @@ async fn write_batch(
     }
 
     // The customers. Shared: $1 = now, $2 = the creating user.
-    let keys = insert_customers(conn, &rows, now, actor).await?;
+    let budget = statement_params(conn.dialect());
+    let keys = insert_customers(conn, budget, &rows, now, actor).await?;
     let key_of = |index: usize| keys[index];
 
     // References to rows of this batch are set once those rows have keys.
@@ -752,6 +842,7 @@ async fn write_batch(
         .collect();
     if !contacts.is_empty() {
         let statements = insert_statements(
+            budget,
             "INSERT INTO customer_contacts (public_id, customer_id, channel, value, display_value, is_primary, source, created_at) VALUES ",
             &[Arg::Int(Some(now))],
             "(?, ?, ?, ?, ?, ?, ?, $1)",
@@ -777,6 +868,7 @@ async fn write_batch(
         .map(|(index, row)| (key_of(index), row.lifecycle))
         .collect();
     let statements = insert_statements(
+        budget,
         "INSERT INTO lifecycle_transitions (customer_id, from_state, to_state, reason, actor_id, actor_label, at) VALUES ",
         &[
             Arg::Text(Some("imported".into())),
@@ -867,8 +959,7 @@ async fn stored_contacts(
     }
     // `channel IN (…) AND value IN (…)` uses the (channel, value) index on both backends;
     // pairs that only cross-match are filtered out below.
-    let per_statement = MAX_PARAMS - channels.len();
-    for chunk in values.chunks(per_statement) {
+    for chunk in values.chunks(LOOKUP_CHUNK) {
         let mut sql = String::from(
             "SELECT cc.channel, cc.value, c.public_id FROM customer_contacts cc JOIN customers c ON c.id = cc.customer_id WHERE cc.channel IN (",
         );
@@ -953,7 +1044,7 @@ async fn lookup_customers(
     ids: &[String],
 ) -> Result<HashMap<String, (i64, String)>> {
     let mut found = HashMap::new();
-    for chunk in ids.chunks(MAX_PARAMS) {
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
         if chunk.is_empty() {
             continue;
         }
@@ -1067,11 +1158,13 @@ async fn resolve_references(
 /// Inserts the customers and returns their keys, in the order of `rows`.
 async fn insert_customers(
     conn: &mut Conn,
+    budget: usize,
     rows: &[Prepared],
     now: i64,
     actor: &Actor,
 ) -> Result<Vec<i64>> {
     let statements = insert_statements(
+        budget,
         "INSERT INTO customers (public_id, kind, name, organization_id, value_class, position, supply_chain_role, lifecycle, lead_source, referrer_id, qualification_need, qualification_ability_to_pay, qualification_authority, communication_type, language, needs, hobbies, notes, lost_at, lost_reason, custom_fields, field_sources, search_text, sort_key, lifecycle_changed_at, created_by, created_at, updated_at, version) VALUES ",
         &[Arg::Int(Some(now)), Arg::Int(actor.user_id)],
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, $1, $2, $1, $1, 1)",

@@ -634,6 +634,8 @@ impl Store {
 
     /// The tokens of one user.
     pub async fn tokens(&self, user_public_id: &str) -> Result<Vec<ApiToken>> {
+        let user_public_id = parse_public_id("user", user_public_id)?;
+        let user_public_id = user_public_id.as_str();
         let rows = self
             .read()
             .fetch_all(q("SELECT k.public_id, k.name, u.public_id AS user_public_id, k.scopes, k.created_at, k.last_used_at, k.expires_at, k.revoked_at FROM api_tokens k JOIN users u ON u.id = k.user_id WHERE u.public_id = $1 ORDER BY k.id").bind(user_public_id))
@@ -648,6 +650,8 @@ impl Store {
         token_public_id: &str,
         owner: Option<&str>,
     ) -> Result<ApiToken> {
+        let token_public_id = parse_public_id("token", token_public_id)?;
+        let token_public_id = token_public_id.as_str();
         let now = self.now_ms();
         let mut conn = self.write().await?;
         let row = conn

@@ -630,7 +630,7 @@ async fn api_tokens_never_exceed_the_role(store: Store) {
         ("users:manage", "scopes"),
         ("", "scopes"),
         (" , ", "scopes"),
-        ("cases:destroy", "scope"),
+        ("cases:destroy", "scopes"),
     ];
     for (scopes, field) in refused {
         expect_invalid(

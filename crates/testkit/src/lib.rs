@@ -127,15 +127,15 @@ fn start_or_reuse_cluster() -> String {
         .expect("open the lock file");
     lock.lock().expect("lock the test cluster directory");
     let port_file = root.join("port");
-    if let Some(port) = std::fs::read_to_string(&port_file)
+    let live_port = std::fs::read_to_string(&port_file)
         .ok()
         .and_then(|p| p.trim().parse::<u16>().ok())
-    {
-        if TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
-            .is_ok()
-        {
-            return format!("postgres://{USER}@127.0.0.1:{port}");
-        }
+        .filter(|port| {
+            TcpStream::connect_timeout(&([127, 0, 0, 1], *port).into(), Duration::from_millis(500))
+                .is_ok()
+        });
+    if let Some(port) = live_port {
+        return format!("postgres://{USER}@127.0.0.1:{port}");
     }
     let bin = postgres_bin_dir();
     let data = root.join("data");

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use kefu_domain::Labelled;
 use kefu_domain::access::{Permission, Role};
 use kefu_store::page::{Page, PageRequest};
 use kefu_store::users::*;
@@ -191,9 +192,29 @@ pub async fn create_token(
 ) -> ApiResult<Response> {
     let request = body.value;
     let owner = token_owner(&principal, request.user_id)?;
+    // A token may only create tokens within its own scopes; otherwise a narrow token
+    // could mint a wide one.
+    let scopes = match (&principal.scopes, request.scopes) {
+        (Some(own), None) => Some(own.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")),
+        (Some(own), Some(text)) => {
+            let requested = kefu_domain::access::parse_scopes(&text).map_err(ApiError::from)?;
+            // Scopes beyond the owner's role are refused by the store with their own message.
+            if let Some(beyond) = requested
+                .iter()
+                .find(|p| principal.user.role.grants(**p) && !own.contains(p))
+            {
+                return Err(ApiError::forbidden(format!(
+                    "this token lacks `{beyond}`, so it cannot create a token that has it"
+                ))
+                .field("scopes"));
+            }
+            Some(text)
+        }
+        (None, requested) => requested,
+    };
     let token = NewToken {
         name: request.name,
-        scopes: request.scopes,
+        scopes,
         expires_at: request.expires_at,
     };
     let created = state
