@@ -710,6 +710,7 @@ async fn write_batch(
     rows: Vec<ImportRow>,
 ) -> Result<BatchOutcome> {
     let now = store.now_ms();
+    let t0 = std::time::Instant::now();
     let mut rejected: Vec<RowError> = Vec::new();
     let mut sources = SourcesCache {
         at: now,
@@ -751,7 +752,9 @@ async fn write_batch(
     drop(seen);
     apply_rejections(&mut prepared, &mut rejected, reject);
 
+    let t1 = t0.elapsed();
     let stored = stored_contacts(conn, &prepared).await?;
+    let t2 = t0.elapsed();
     if !stored.is_empty() {
         let mut reject = Vec::new();
         for (index, row) in prepared.iter().enumerate() {
@@ -809,7 +812,9 @@ async fn write_batch(
 
     // The customers. Shared: $1 = now, $2 = the creating user.
     let budget = statement_params(conn.dialect());
+    let t3 = t0.elapsed();
     let keys = insert_customers(conn, budget, &rows, now, actor).await?;
+    let t4 = t0.elapsed();
     let key_of = |index: usize| keys[index];
 
     // References to rows of this batch are set once those rows have keys.
@@ -861,6 +866,7 @@ async fn write_batch(
         run_all(conn, statements).await?;
     }
 
+    let t5 = t0.elapsed();
     // The first lifecycle state: $1 = reason, $2 = actor id, $3 = actor label, $4 = now.
     let transitions: Vec<(i64, LifecycleState)> = rows
         .iter()
@@ -886,6 +892,7 @@ async fn write_batch(
     );
     run_all(conn, statements).await?;
 
+    let t6 = t0.elapsed();
     let imported: Vec<ImportedCustomer> = rows
         .iter()
         .map(|row| ImportedCustomer {
@@ -913,6 +920,19 @@ async fn write_batch(
         Some(&after),
     )
     .await?;
+    let t7 = t0.elapsed();
+    if std::env::var("KEFU_IMPORT_TIMING").is_ok() {
+        eprintln!(
+            "prep {:?} dup {:?} misc {:?} cust {:?} contacts {:?} life {:?} audit {:?}",
+            t1,
+            t2 - t1,
+            t3 - t2,
+            t4 - t3,
+            t5 - t4,
+            t6 - t5,
+            t7 - t6
+        );
+    }
     Ok(BatchOutcome { imported, rejected })
 }
 

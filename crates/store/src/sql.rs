@@ -399,7 +399,7 @@ impl Conn {
     /// dropped without commit is rolled back.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Conn::Sqlite(handle) => handle.commit()?,
+            Conn::Sqlite(handle) => handle.commit().await?,
             Conn::PostgresTx(tx) => tx.commit().await?,
             Conn::SqlitePool(_) | Conn::PostgresPool(_) => {}
         }

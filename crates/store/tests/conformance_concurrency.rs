@@ -44,6 +44,7 @@ macro_rules! held_lock_tests {
 }
 
 kefu_testkit::conformance!(
+    failed_writes_in_a_shared_commit_leave_the_others_whole,
     concurrent_customer_updates_honour_the_version,
     concurrent_case_numbers_are_unique,
     concurrent_claims_never_share_a_job,
@@ -494,4 +495,88 @@ async fn held_duplicate_contacts_are_reported_as_such(db: TestDb) {
         );
     }
     assert_eq!(store.customer_count().await.expect("count"), before + 1);
+}
+
+/// Many writers at once share commits on SQLite (group commit). A unit that fails in
+/// the middle of a shared transaction is rolled back alone: the others are all there,
+/// the failed ones left nothing, and each success has exactly one audit record.
+async fn failed_writes_in_a_shared_commit_leave_the_others_whole(store: Store) {
+    let taken = store
+        .create_customer(
+            &kefu_store::Actor::cli(),
+            NewCustomer {
+                name: "先到".into(),
+                contacts: Some(vec![kefu_store::customers::NewContact {
+                    channel: ContactChannel::Email,
+                    value: "taken@example.com".into(),
+                    is_primary: false,
+                }]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("first customer");
+    let mut tasks = Vec::new();
+    for n in 0..48 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let email = if n % 4 == 0 {
+                "taken@example.com".to_string()
+            } else {
+                format!("c{n}@example.com")
+            };
+            store
+                .create_customer(
+                    &kefu_store::Actor::cli(),
+                    NewCustomer {
+                        name: format!("客戶{n}"),
+                        contacts: Some(vec![kefu_store::customers::NewContact {
+                            channel: ContactChannel::Email,
+                            value: email,
+                            is_primary: false,
+                        }]),
+                        ..Default::default()
+                    },
+                )
+                .await
+        }));
+    }
+    let mut created = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(customer) => created.push(customer),
+            Err(StoreError::Conflict {
+                code: "duplicate_contact",
+                ..
+            }) => refused += 1,
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!((created.len(), refused), (36, 12));
+    assert_eq!(
+        store.customer_count().await.expect("count"),
+        37,
+        "the refused left no customer behind"
+    );
+    for customer in &created {
+        let fetched = store
+            .customer(&customer.id)
+            .await
+            .expect("committed and visible");
+        assert_eq!(fetched.contacts.len(), 1);
+        let audit = store
+            .audit_list(
+                &kefu_store::audit::AuditFilter {
+                    object_type: Some("customer".into()),
+                    object_id: Some(customer.id.clone()),
+                    ..Default::default()
+                },
+                &kefu_store::page::PageRequest::default(),
+            )
+            .await
+            .expect("audit");
+        assert_eq!(audit.items.len(), 1);
+    }
+    let _ = taken;
 }
