@@ -162,9 +162,9 @@ impl SqlitePools {
 }
 
 /// A batch stays open for at most this many units …
-pub const BATCH_MAX_UNITS: usize = 64;
+pub const BATCH_MAX_UNITS: usize = 32;
 /// … and at most this long.
-pub const BATCH_MAX_AGE: Duration = Duration::from_millis(10);
+pub const BATCH_MAX_AGE: Duration = Duration::from_millis(5);
 
 /// The writer connection and the shared transaction open on it, if any.
 pub struct WriterState {

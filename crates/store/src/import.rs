@@ -37,27 +37,24 @@ pub const MAX_BATCH_ROWS: usize = 1000;
 /// Bound parameters per statement: below SQLite's 32766 and PostgreSQL's 65535.
 const MAX_PARAMS: usize = 30_000;
 
-/// Bound parameters per `INSERT` on SQLite. SQLite finds each `$N` parameter by a
-/// linear search and keeps a statement journal for multi-row statements, so short
-/// statements (a few rows each, prepared once and reused) are fastest there;
-/// PostgreSQL prefers few round trips, so it gets [`MAX_PARAMS`].
-const SQLITE_STATEMENT_PARAMS: usize = 128;
-
-fn statement_params(dialect: crate::Dialect) -> usize {
-    let default = match dialect {
-        crate::Dialect::Sqlite => SQLITE_STATEMENT_PARAMS,
-        crate::Dialect::Postgres => MAX_PARAMS,
-    };
-    std::env::var("KEFU_IMPORT_PARAMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// How many rows one `INSERT` writes. On PostgreSQL, as many as [`MAX_PARAMS`] allows:
+/// few round trips. On SQLite, one: a single-row `INSERT` without `RETURNING` needs no
+/// statement journal, while a multi-row one (or any with `RETURNING`, which SQLite runs
+/// as a trigger) opens one per statement, and inside the writer's savepoint each of
+/// those costs time in proportion to what the transaction has written so far.
+/// (Measured on 100k rows: the multi-row form grew to a second per 1000 rows.) SQLite
+/// runs in-process, so a statement per row costs microseconds.
+fn rows_per_statement(dialect: crate::Dialect, shared: usize, per_row: usize) -> usize {
+    match dialect {
+        crate::Dialect::Sqlite => 1,
+        crate::Dialect::Postgres => ((MAX_PARAMS - shared) / per_row.max(1)).max(1),
+    }
 }
 
 /// Values per lookup query (`… IN ($1, …)`). Fixed-size chunks keep the statement
 /// text the same from batch to batch, so it is prepared once; SQLite also resolves
 /// `$N` parameters by a linear search, so very long lists cost quadratically.
-const LOOKUP_CHUNK: usize = 250;
+const LOOKUP_CHUNK: usize = 100;
 
 /// One customer to import, as read from a file.
 #[derive(Debug, Clone, Default)]
@@ -641,7 +638,7 @@ fn prepare(
 /// limit. `shared` values are bound first as `$1…$k`; `template` is one row's `VALUES`
 /// tuple in which each `?` is the next value `bind_row` binds for that row.
 fn insert_statements<T>(
-    budget: usize,
+    dialect: crate::Dialect,
     head: &str,
     shared: &[Arg],
     template: &str,
@@ -652,7 +649,7 @@ fn insert_statements<T>(
     use std::fmt::Write as _;
     let per_row = template.matches('?').count();
     let pieces: Vec<&str> = template.split('?').collect();
-    let rows_per_statement = ((budget.saturating_sub(shared.len())) / per_row.max(1)).max(1);
+    let rows_per_statement = rows_per_statement(dialect, shared.len(), per_row);
     let mut statements = Vec::new();
     for chunk in rows.chunks(rows_per_statement) {
         let mut sql =
@@ -811,9 +808,9 @@ async fn write_batch(
     }
 
     // The customers. Shared: $1 = now, $2 = the creating user.
-    let budget = statement_params(conn.dialect());
+    let dialect = conn.dialect();
     let t3 = t0.elapsed();
-    let keys = insert_customers(conn, budget, &rows, now, actor).await?;
+    let keys = insert_customers(conn, dialect, &rows, now, actor).await?;
     let t4 = t0.elapsed();
     let key_of = |index: usize| keys[index];
 
@@ -847,7 +844,7 @@ async fn write_batch(
         .collect();
     if !contacts.is_empty() {
         let statements = insert_statements(
-            budget,
+            dialect,
             "INSERT INTO customer_contacts (public_id, customer_id, channel, value, display_value, is_primary, source, created_at) VALUES ",
             &[Arg::Int(Some(now))],
             "(?, ?, ?, ?, ?, ?, ?, $1)",
@@ -874,7 +871,7 @@ async fn write_batch(
         .map(|(index, row)| (key_of(index), row.lifecycle))
         .collect();
     let statements = insert_statements(
-        budget,
+        dialect,
         "INSERT INTO lifecycle_transitions (customer_id, from_state, to_state, reason, actor_id, actor_label, at) VALUES ",
         &[
             Arg::Text(Some("imported".into())),
@@ -960,51 +957,39 @@ async fn stored_contacts(
     conn: &mut Conn,
     prepared: &[Option<Prepared>],
 ) -> Result<HashMap<(ContactChannel, String), String>> {
-    let mut channels: Vec<ContactChannel> = Vec::new();
-    let mut values: Vec<&str> = Vec::new();
-    let mut unique: HashSet<&str> = HashSet::new();
+    // Per channel, the distinct addresses, looked up as exact (channel, value) pairs
+    // on the unique index.
+    let mut by_channel: Vec<(ContactChannel, Vec<&str>)> = Vec::new();
+    let mut unique: HashSet<(ContactChannel, &str)> = HashSet::new();
     for row in prepared.iter().flatten() {
         for contact in &row.contacts {
-            if !channels.contains(&contact.channel) {
-                channels.push(contact.channel);
+            if !unique.insert((contact.channel, contact.value.as_str())) {
+                continue;
             }
-            if unique.insert(contact.value.as_str()) {
-                values.push(contact.value.as_str());
+            match by_channel.iter_mut().find(|(c, _)| *c == contact.channel) {
+                Some((_, values)) => values.push(contact.value.as_str()),
+                None => by_channel.push((contact.channel, vec![contact.value.as_str()])),
             }
         }
     }
     let mut found = HashMap::new();
-    if values.is_empty() {
-        return Ok(found);
-    }
-    // `channel IN (…) AND value IN (…)` uses the (channel, value) index on both backends;
-    // pairs that only cross-match are filtered out below.
-    for chunk in values.chunks(LOOKUP_CHUNK) {
-        let mut sql = String::from(
-            "SELECT cc.channel, cc.value, c.public_id FROM customer_contacts cc JOIN customers c ON c.id = cc.customer_id WHERE cc.channel IN (",
-        );
-        let mut p = Placeholders { next: 1 };
-        for _ in &channels {
-            p.push(&mut sql);
-        }
-        sql.push_str(") AND cc.value IN (");
-        for _ in chunk {
-            p.push(&mut sql);
-        }
-        sql.push(')');
-        let mut query = q_dynamic(sql);
-        for channel in &channels {
-            query = query.bind(channel.as_str());
-        }
-        for value in chunk {
-            query = query.bind(*value);
-        }
-        for row in conn.fetch_all(query).await? {
-            let channel: String = row.get("channel")?;
-            let Ok(channel) = ContactChannel::parse(&channel) else {
-                continue;
-            };
-            found.insert((channel, row.get("value")?), row.get("public_id")?);
+    for (channel, values) in &by_channel {
+        for chunk in values.chunks(LOOKUP_CHUNK) {
+            let mut sql = String::from(
+                "SELECT cc.value, c.public_id FROM customer_contacts cc JOIN customers c ON c.id = cc.customer_id WHERE cc.channel = $1 AND cc.value IN (",
+            );
+            let mut p = Placeholders { next: 2 };
+            for _ in chunk {
+                p.push(&mut sql);
+            }
+            sql.push(')');
+            let mut query = q_dynamic(sql).bind(channel.as_str());
+            for value in chunk {
+                query = query.bind(*value);
+            }
+            for row in conn.fetch_all(query).await? {
+                found.insert((*channel, row.get("value")?), row.get("public_id")?);
+            }
         }
     }
     Ok(found)
@@ -1178,17 +1163,21 @@ async fn resolve_references(
 /// Inserts the customers and returns their keys, in the order of `rows`.
 async fn insert_customers(
     conn: &mut Conn,
-    budget: usize,
+    dialect: crate::Dialect,
     rows: &[Prepared],
     now: i64,
     actor: &Actor,
 ) -> Result<Vec<i64>> {
     let statements = insert_statements(
-        budget,
+        dialect,
         "INSERT INTO customers (public_id, kind, name, organization_id, value_class, position, supply_chain_role, lifecycle, lead_source, referrer_id, qualification_need, qualification_ability_to_pay, qualification_authority, communication_type, language, needs, hobbies, notes, lost_at, lost_reason, custom_fields, field_sources, search_text, sort_key, lifecycle_changed_at, created_by, created_at, updated_at, version) VALUES ",
         &[Arg::Int(Some(now)), Arg::Int(actor.user_id)],
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, $1, $2, $1, $1, 1)",
-        " RETURNING id, public_id",
+        if dialect == crate::Dialect::Postgres {
+            " RETURNING id, public_id"
+        } else {
+            ""
+        },
         rows,
         |row: &Prepared, args| {
             let stored = |r: Option<Ref>| match r {
@@ -1224,9 +1213,21 @@ async fn insert_customers(
         },
     );
     let mut by_public_id: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-    for statement in statements {
-        for row in conn.fetch_all(statement).await? {
-            by_public_id.insert(row.get("public_id")?, row.get("id")?);
+    match dialect {
+        crate::Dialect::Postgres => {
+            for statement in statements {
+                for row in conn.fetch_all(statement).await? {
+                    by_public_id.insert(row.get("public_id")?, row.get("id")?);
+                }
+            }
+        }
+        crate::Dialect::Sqlite => {
+            // No RETURNING (see `rows_per_statement`): the keys are read back by id.
+            run_all(conn, statements).await?;
+            let ids: Vec<String> = rows.iter().map(|row| row.public_id.clone()).collect();
+            for (public_id, (key, _)) in lookup_customers(conn, &ids).await? {
+                by_public_id.insert(public_id, key);
+            }
         }
     }
     rows.iter()

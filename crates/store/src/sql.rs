@@ -119,27 +119,26 @@ impl Q {
     }
 
     /// Prepares (from the connection's statement cache) and binds. `$N` placeholders
-    /// are bound by their number, wherever and however often they appear.
+    /// are bound by their number, wherever and however often they appear: SQLite numbers
+    /// its parameter slots in order of first appearance, which [`placeholder_order`]
+    /// reads off the text (asking SQLite for each slot's name is quadratic).
     fn sqlite_statement<'c>(
         &self,
         connection: &'c rusqlite::Connection,
     ) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
         let mut statement = connection.prepare_cached(&self.sql)?;
-        for slot in 1..=statement.parameter_count() {
-            let number = statement
-                .parameter_name(slot)
-                .and_then(|name| name.strip_prefix('$'))
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| {
-                    StoreError::Database(format!(
-                        "parameter {slot} of `{}` is not of the form $N",
-                        self.sql
-                    ))
-                })?;
-            let arg = self.args.get(number - 1).ok_or_else(|| {
+        let order = placeholder_order(&self.sql);
+        if order.len() != statement.parameter_count() {
+            return Err(StoreError::Database(format!(
+                "the placeholders of `{}` are not all of the form $N",
+                self.sql
+            )));
+        }
+        for (slot, number) in order.iter().enumerate() {
+            let arg = self.args.get(number.wrapping_sub(1)).ok_or_else(|| {
                 StoreError::Database(format!("no argument for ${number} in `{}`", self.sql))
             })?;
-            statement.raw_bind_parameter(slot, arg)?;
+            statement.raw_bind_parameter(slot + 1, arg)?;
         }
         Ok(statement)
     }
@@ -211,6 +210,41 @@ impl From<rusqlite::Error> for StoreError {
         }
         StoreError::Database(error.to_string())
     }
+}
+
+/// The distinct `$N` numbers of a statement in order of first appearance, skipping
+/// quoted text.
+fn placeholder_order(sql: &str) -> Vec<usize> {
+    let bytes = sql.as_bytes();
+    let mut order: Vec<usize> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            quote @ (b'\'' | b'"') => {
+                index += 1;
+                while index < bytes.len() && bytes[index] != quote {
+                    index += 1;
+                }
+                index += 1;
+            }
+            b'$' => {
+                let start = index + 1;
+                let mut end = start;
+                while end < bytes.len() && bytes[end].is_ascii_digit() {
+                    end += 1;
+                }
+                if let Ok(number) = sql[start..end].parse::<usize>() {
+                    if seen.insert(number) {
+                        order.push(number);
+                    }
+                }
+                index = end.max(start);
+            }
+            _ => index += 1,
+        }
+    }
+    order
 }
 
 /// A SQLite row: its column names (shared by the rows of one query) and values.
@@ -496,6 +530,18 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order_of_first_appearance() {
+        assert_eq!(
+            placeholder_order("SELECT $2, $1, $2 WHERE x = '$9' AND y = $10"),
+            vec![2, 1, 10]
+        );
+        assert_eq!(
+            placeholder_order("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, 1)"),
+            (1..=9).collect::<Vec<_>>()
+        );
+    }
 
     /// kefu's reads join and bind; a SQLite that re-plans such a statement on every run
     /// (3.54 does) costs a third of the write path. Guard the bundled version.
