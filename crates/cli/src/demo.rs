@@ -1,11 +1,2155 @@
-//! `kefu demo` (being written).
+//! `kefu demo`: a realistic, bilingual demo dataset, the same for the same seed.
+//!
+//! Everything goes through the store's public operations, as the API would do it, with
+//! a clock set back in time so that the history spreads over the past six months: teams
+//! and people first, then customers arriving week by week, moving along the lifecycle
+//! (potential → target → current, some lost and won back), buying, being visited and
+//! called, and opening cases of every kind that are answered, transferred between
+//! teams, merged, solved and closed.
+//!
+//! `kefu demo --write-csv FILE --rows N` instead writes N customer rows as CSV for
+//! `kefu import customers` (the import benchmark), streaming, without touching the store.
 
 use crate::{CliError, CliResult};
-use kefu_store::Store;
+use kefu_domain::Labelled;
+use kefu_domain::access::Role;
+use kefu_domain::cases::{CaseKind, CaseStatus, Charging, MessageKind, Priority, ServiceMode};
+use kefu_domain::contacts::ContactChannel;
+use kefu_domain::customers::{
+    CommunicationType, CustomFieldType, CustomerKind, InformationKind, InformationSource,
+    LeadSource, LifecycleState, Position, Qualification, SupplyChainRole, ValueClass,
+};
+use kefu_domain::timeline::{Channel, ContentType, Direction, TimelineKind};
+use kefu_store::cases::{MergeRequest, NewCase, NewMessage, NewTransfer, StatusChange};
+use kefu_store::customers::{
+    CustomFieldDefinition, NewContact, NewCustomer, NewTransaction, NewWinBackAttempt,
+};
+use kefu_store::timeline::NewTouchpoint;
+use kefu_store::users::{NewTeam, NewUser};
+use kefu_store::{Actor, Clock, FixedClock, Store, StoreError};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-#[derive(clap::Args, Debug, Default)]
-pub struct DemoArgs {}
+/// The demo administrator's login, printed in the summary.
+pub const ADMIN_EMAIL: &str = "admin@kefu.demo";
+pub const DEMO_PASSWORD: &str = "kefu-demo-2026";
 
-pub async fn load(_store: &Store, _args: &DemoArgs) -> CliResult<String> {
-    Err(CliError("demo is not available yet".into()))
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// How many customers to create.
+    #[arg(long, default_value_t = 300)]
+    pub customers: usize,
+    /// The generator's seed: the same seed gives the same people, cases and words.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Instead of loading the demo, write customer rows as CSV to FILE (for
+    /// `kefu import customers`, e.g. the import benchmark).
+    #[arg(long, value_name = "FILE")]
+    pub write_csv: Option<PathBuf>,
+    /// How many rows --write-csv writes.
+    #[arg(long, default_value_t = 1_000_000, requires = "write_csv")]
+    pub rows: u64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            customers: 300,
+            seed: 2026,
+            write_csv: None,
+            rows: 1_000_000,
+        }
+    }
+}
+
+pub async fn load(store: &Store, args: &DemoArgs) -> CliResult<String> {
+    if let Some(path) = &args.write_csv {
+        let started = std::time::Instant::now();
+        write_sample_csv(path, args.rows, args.seed)?;
+        return Ok(format!(
+            "wrote {} customer rows to {} in {:.1} s (seed {}); import them with `kefu import customers {}`",
+            args.rows,
+            path.display(),
+            started.elapsed().as_secs_f64(),
+            args.seed,
+            path.display()
+        ));
+    }
+    if store.user_by_email(ADMIN_EMAIL).await.is_ok() {
+        return Ok(format!(
+            "The demo dataset is already loaded ({ADMIN_EMAIL} exists), so nothing was added. \
+             Log in as {ADMIN_EMAIL} with password {DEMO_PASSWORD}."
+        ));
+    }
+    Demo::new(store, args).run().await
+}
+
+// ---------------------------------------------------------------------------------
+// A tiny deterministic generator (xorshift64*), seeded through splitmix64.
+
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// 0..n (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    pub fn range(&mut self, low: i64, high: i64) -> i64 {
+        if high <= low {
+            return low;
+        }
+        low + (self.next_u64() % (high - low) as u64) as i64
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+// ---------------------------------------------------------------------------------
+// Words.
+
+const ZH_SURNAMES: &[&str] = &[
+    "王", "李", "張", "劉", "陳", "楊", "黃", "趙", "吳", "周", "徐", "孫", "馬", "朱", "胡", "郭",
+    "何", "林", "高", "羅", "鄭", "梁", "謝", "宋", "唐", "許", "韓", "馮", "鄧", "曹",
+];
+const ZH_GIVEN: &[&str] = &[
+    "芳", "偉", "娜", "敏", "靜", "麗", "強", "磊", "軍", "洋", "勇", "艷", "傑", "娟", "濤", "明",
+    "超", "秀英", "華", "慧", "建華", "志強", "曉明", "婷婷", "子涵", "浩然", "欣怡", "宇軒",
+    "嘉怡", "俊傑", "雨桐", "思遠", "家豪", "美玲", "國強", "麗華",
+];
+const EN_FIRST: &[&str] = &[
+    "James",
+    "Emily",
+    "Oliver",
+    "Sophie",
+    "Daniel",
+    "Grace",
+    "Michael",
+    "Hannah",
+    "David",
+    "Olivia",
+    "Thomas",
+    "Charlotte",
+    "Lucas",
+    "Chloe",
+    "Ethan",
+    "Amelia",
+    "Ryan",
+    "Isabella",
+    "Jack",
+    "Mia",
+    "Priya",
+    "Kenji",
+    "Carlos",
+    "Fatima",
+];
+const EN_LAST: &[&str] = &[
+    "Smith", "Johnson", "Brown", "Taylor", "Wilson", "Clarke", "Walker", "Wright", "Green", "Hall",
+    "Wood", "Harris", "Lewis", "Martin", "Thompson", "Chan", "Wong", "Lee", "Ng", "Cheung",
+    "Patel", "Tanaka", "Garcia", "Khan",
+];
+const ZH_COMPANIES: &[(&str, &str, &str)] = &[
+    ("深圳華訊科技有限公司", "huaxun-tech", "technology"),
+    ("上海東方貿易有限公司", "dongfang-trade", "retail"),
+    ("杭州綠源食品有限公司", "lvyuan-foods", "manufacturing"),
+    ("廣州恒通物流有限公司", "hengtong-logistics", "logistics"),
+    ("北京智遠教育科技有限公司", "zhiyuan-edu", "education"),
+    ("成都天府醫療器械有限公司", "tianfu-medical", "healthcare"),
+    ("蘇州精工製造有限公司", "jinggong-mfg", "manufacturing"),
+    ("南京金陵酒店管理有限公司", "jinling-hotels", "hospitality"),
+    ("廈門海峽電子商務有限公司", "haixia-ecommerce", "retail"),
+    (
+        "武漢長江建材有限公司",
+        "changjiang-materials",
+        "manufacturing",
+    ),
+    ("青島藍海連鎖超市", "lanhai-supermarkets", "retail"),
+    ("西安古城文化傳媒有限公司", "gucheng-media", "technology"),
+];
+const EN_COMPANIES: &[(&str, &str, &str)] = &[
+    ("Northwind Traders Ltd", "northwind", "retail"),
+    ("Harbour Logistics Co.", "harbour-logistics", "logistics"),
+    ("Bluebird Retail Group", "bluebird-retail", "retail"),
+    ("Summit Health Partners", "summit-health", "healthcare"),
+    ("Evergreen Foods Inc.", "evergreen-foods", "manufacturing"),
+    ("Pacific Crest Hotels", "pacific-crest", "hospitality"),
+    ("Brightpath Education", "brightpath", "education"),
+    ("Ironbridge Manufacturing", "ironbridge", "manufacturing"),
+    ("Lumen Software Ltd", "lumen-software", "technology"),
+    ("Kowloon Bay Trading", "kowloon-bay", "retail"),
+];
+const INDUSTRIES: &[&str] = &[
+    "retail",
+    "manufacturing",
+    "logistics",
+    "education",
+    "healthcare",
+    "hospitality",
+    "technology",
+];
+const ZH_PRODUCTS: &[&str] = &[
+    "智能門鎖X2",
+    "空氣淨化器Pro",
+    "藍牙耳機S3",
+    "掃地機器人R7",
+    "人體工學椅E5",
+    "無線路由器AX3000",
+];
+const EN_PRODUCTS: &[&str] = &[
+    "Smart Lock X2",
+    "Air Purifier Pro",
+    "Wireless Earbuds S3",
+    "Robot Vacuum R7",
+    "Ergonomic Chair E5",
+    "AX3000 Router",
+];
+const ZH_CITIES: &[&str] = &[
+    "深圳", "上海", "杭州", "廣州", "北京", "成都", "蘇州", "南京",
+];
+const ZH_NEEDS: &[&str] = &[
+    "希望統一採購辦公設備，控制成本",
+    "需要穩定的售後服務和上門安裝",
+    "關注產品質量和保修期限",
+    "想了解企業批量採購優惠",
+    "需要開具增值稅專用發票",
+    "希望有專屬客服對接",
+];
+const EN_NEEDS: &[&str] = &[
+    "Wants predictable pricing for office equipment",
+    "Needs on-site installation and fast repairs",
+    "Cares most about build quality and warranty",
+    "Looking for volume discounts",
+    "Needs monthly consolidated invoices",
+    "Would like a dedicated account manager",
+];
+const ZH_HOBBIES: &[&str] = &[
+    "羽毛球",
+    "茶藝",
+    "攝影",
+    "跑步",
+    "書法",
+    "釣魚",
+    "旅行",
+    "烹飪",
+];
+const EN_HOBBIES: &[&str] = &[
+    "cycling",
+    "photography",
+    "hiking",
+    "cooking",
+    "tennis",
+    "board games",
+    "travel",
+];
+const ZH_LOST_REASONS: &[&str] = &[
+    "競爭對手報價低15%，客戶轉向對方採購",
+    "對上次物流延遲和售後處理不滿意",
+    "公司搬遷到外地，不再需要本地服務",
+    "預算被削減，暫停所有新增採購",
+];
+const EN_LOST_REASONS: &[&str] = &[
+    "Switched to a competitor offering a lower price",
+    "Unhappy with repeated delivery delays",
+    "Company moved abroad; no longer needs local service",
+    "Budget frozen for the rest of the year",
+];
+
+/// Placeholders filled in message templates.
+struct Fill {
+    name: String,
+    product: &'static str,
+    order: String,
+    tracking: String,
+    amount: String,
+    city: &'static str,
+    company: String,
+    qty: u32,
+    days: u32,
+}
+
+impl Fill {
+    fn apply(&self, template: &str) -> String {
+        template
+            .replace("{name}", &self.name)
+            .replace("{product}", self.product)
+            .replace("{order}", &self.order)
+            .replace("{tracking}", &self.tracking)
+            .replace("{amount}", &self.amount)
+            .replace("{city}", self.city)
+            .replace("{company}", &self.company)
+            .replace("{qty}", &self.qty.to_string())
+            .replace("{days}", &self.days.to_string())
+    }
+}
+
+/// A conversation: subject, the customer's first message, the internal note, the
+/// agent's first answer, the customer's follow-up and the agent's closing answer.
+struct Script {
+    subject: &'static str,
+    opening: &'static str,
+    note: &'static str,
+    answer: &'static str,
+    follow_up: &'static str,
+    closing: &'static str,
+}
+
+fn scripts(kind: CaseKind, chinese: bool) -> &'static [Script] {
+    match (kind, chinese) {
+        (CaseKind::Consultation, true) => &[
+            Script {
+                subject: "諮詢：{product}是否支持企業批量採購？",
+                opening: "您好，我們公司想採購約{qty}台{product}，請問有沒有批量採購的價格？可以開增值稅專用發票嗎？交貨週期大概多久？",
+                note: "客戶是中小企業採購，報價按企業價第二檔。",
+                answer: "{name}您好，感謝您的諮詢！{qty}台以上可享受企業批量價，報價單已發送到您的郵箱；可開具增值稅專用發票，現貨一般3–5個工作日發貨。",
+                follow_up: "收到報價了，謝謝。請問可以分兩批交貨嗎？",
+                closing: "可以的，分批交貨不收取額外費用，下單時備註即可。如有其他問題隨時聯繫我們。",
+            },
+            Script {
+                subject: "{product}和上一代有什麼區別？",
+                opening: "想問一下{product}和上一代相比主要升級了哪些地方？家裡有老人，操作會不會很複雜？",
+                note: "客戶關注易用性，推薦長輩模式。",
+                answer: "您好！新款主要升級了續航和降噪，並新增了「長輩模式」，大字體一鍵操作，老人用起來很方便。",
+                follow_up: "聽起來不錯，有沒有實體店可以先體驗一下？",
+                closing: "{city}的旗艦店有現場體驗區，地址已通過短信發給您，歡迎週末過去試用。",
+            },
+        ],
+        (CaseKind::Consultation, false) => &[
+            Script {
+                subject: "Question about volume pricing for {product}",
+                opening: "Hi, we're looking to buy around {qty} units of {product} for our office. Do you offer volume pricing, and how long does delivery usually take?",
+                note: "Small business buyer; quote tier 2 business pricing.",
+                answer: "Hi {name}, thanks for reaching out! Orders of {qty}+ units qualify for business pricing — I've emailed you a quote. Delivery from stock is usually 3–5 working days.",
+                follow_up: "Got the quote, thank you. Can we split the delivery into two shipments?",
+                closing: "Yes, split deliveries are free of charge — just add a note when you place the order.",
+            },
+            Script {
+                subject: "Does {product} work with our existing setup?",
+                opening: "Hello, before we buy: does {product} work with Google Home and Apple Home? We have both in the office.",
+                note: "Compatibility question; both supported since firmware 2.0.",
+                answer: "Hi {name}, yes — {product} supports both Google Home and Apple Home out of the box (firmware 2.0 and later).",
+                follow_up: "Great. Is there a trial period if it doesn't suit us?",
+                closing: "There is a 30-day no-questions-asked return period. Enjoy!",
+            },
+        ],
+        (CaseKind::TechnicalSupport, true) => &[
+            Script {
+                subject: "後台登錄不了，一直提示密碼錯誤",
+                opening: "今天早上開始登錄後台一直提示密碼錯誤，我確定密碼沒有改過，試了好幾次，現在賬號好像被鎖了。很著急，下午要出報表。",
+                note: "已確認賬號因多次登錄失敗被鎖定，需要技術支持解鎖並重置密碼。",
+                answer: "您好，已為您解鎖賬號並發送密碼重置郵件，請在30分鐘內點擊郵件中的鏈接設置新密碼。",
+                follow_up: "重置成功了，可以登錄了，謝謝！",
+                closing: "不客氣！建議開啟兩步驗證，賬號會更安全。",
+            },
+            Script {
+                subject: "{product}連接Wi-Fi後頻繁斷線",
+                opening: "上週買的{product}，連上公司Wi-Fi後每隔十幾分鐘就斷一次，重啟路由器也沒用，影響正常使用。",
+                note: "疑似1.2.3版本固件的已知問題，需技術支持確認。",
+                answer: "您好，這是舊版固件的已知問題。請在「設置→系統→固件升級」中更新到1.2.5版本，升級後即可解決。",
+                follow_up: "升級後用了兩天，沒有再斷線了。",
+                closing: "太好了！如再有問題隨時聯繫我們。",
+            },
+        ],
+        (CaseKind::TechnicalSupport, false) => &[
+            Script {
+                subject: "Password reset link not working",
+                opening: "I requested a password reset three times, but the link in the email says it has expired as soon as I click it. I'm locked out of my account.",
+                note: "Links expire at once: the customer's mail scanner pre-opens them. Needs tech support for a one-time code.",
+                answer: "Hi {name}, your mail provider's link scanner was opening the reset link before you did. I've sent you a one-time code instead — enter it on the login page under 'Use a code'.",
+                follow_up: "That worked, I'm back in. Thanks for the quick help!",
+                closing: "Glad to hear it! Consider turning on two-factor authentication while you're there.",
+            },
+            Script {
+                subject: "API returns 500 when exporting invoices",
+                opening: "Since yesterday our integration gets HTTP 500 from the invoice export endpoint for any date range longer than a month. Shorter ranges work fine.",
+                note: "Reproduced with a 40-day range; engineering says large exports time out. Workaround: one month per request.",
+                answer: "Hi {name}, thanks for the detailed report. Engineering confirmed a timeout on large exports; a fix ships this week. Until then, please request one month at a time.",
+                follow_up: "Paginating works for now. Please let us know when the fix is live.",
+                closing: "The fix is live — exports of any range work again. Thanks for your patience.",
+            },
+        ],
+        (CaseKind::Order, true) => &[
+            Script {
+                subject: "訂單{order}能否修改收貨地址？",
+                opening: "我剛下的訂單{order}，收貨地址填錯了，應該寄到{city}的公司地址，麻煩幫忙改一下，應該還沒發貨吧？",
+                note: "倉庫確認未出庫，可改地址。",
+                answer: "您好，訂單{order}尚未出庫，已為您將收貨地址更新為{city}的新地址，預計{days}天內送達。",
+                follow_up: "好的，謝謝！請問有物流單號了嗎？",
+                closing: "已發貨，順豐單號SF{tracking}，您可以在順豐官網查詢物流進度。",
+            },
+            Script {
+                subject: "下單{qty}台{product}，需要開專票",
+                opening: "你好，我們要訂購{qty}台{product}，公司名稱{company}，需要開增值稅專用發票，請確認一下總價和到貨時間。",
+                note: "企業訂單，已按合同價錄入。",
+                answer: "您好，訂單已錄入，總價{amount}，發票將隨貨寄出，預計{days}個工作日內送達。",
+                follow_up: "款項已經轉賬，麻煩查收。",
+                closing: "款項已確認到賬，貨物今天發出，順豐單號SF{tracking}。",
+            },
+        ],
+        (CaseKind::Order, false) => &[
+            Script {
+                subject: "Order {order} — add two more items?",
+                opening: "Hi, I placed order {order} this morning. Could you add two more {product} to it before it ships? Happy to pay the difference.",
+                note: "Warehouse has not picked it yet; edit allowed.",
+                answer: "Hi {name}, done — order {order} now has the extra items, and I've sent a payment link for the difference.",
+                follow_up: "Paid. When will it ship?",
+                closing: "It shipped today with tracking number {tracking}; expect delivery within {days} days.",
+            },
+            Script {
+                subject: "Bulk order for {qty} × {product}",
+                opening: "We'd like to order {qty} units of {product} for our new branch. Please confirm the total and the earliest delivery date.",
+                note: "Business order at contract price.",
+                answer: "Hi {name}, your order is confirmed at {amount} in total; delivery within {days} working days.",
+                follow_up: "Payment has been sent by bank transfer.",
+                closing: "Payment received — your order ships today, tracking {tracking}.",
+            },
+        ],
+        (CaseKind::Complaint, true) => &[
+            Script {
+                subject: "物流嚴重延遲，訂單{order}十天還沒到",
+                opening: "訂單{order}下單已經十天了，物流信息三天沒有更新，客服電話一直打不通！如果這週還收不到我就要求全額退款並投訴到消協。",
+                note: "物流商確認包裹在中轉站滯留，已要求加急；客戶情緒激動，建議補償優惠券。",
+                answer: "{name}您好，非常抱歉給您帶來不便！我們已核實包裹在中轉站滯留，已安排加急派送，明天送達；同時為您申請了50元無門檻優惠券作為補償。",
+                follow_up: "收到了，東西沒問題。這次處理態度還可以，希望以後不要再這樣。",
+                closing: "再次向您致歉，我們已與物流商溝通改進，感謝您的理解與支持。",
+            },
+            Script {
+                subject: "產品質量問題：{product}用了一週就壞了",
+                opening: "買的{product}才用了一週就無法開機，這質量也太差了！要求換新並賠償我的損失。",
+                note: "同批次已有三起類似反饋，已通知質檢部門。",
+                answer: "您好，非常抱歉！已為您安排免費換新，快遞明天上門取件，新機今天發出；另退還運費20元。",
+                follow_up: "新的收到了，目前使用正常。",
+                closing: "感謝您的反饋，質檢部門已對該批次進行排查。祝您使用愉快！",
+            },
+        ],
+        (CaseKind::Complaint, false) => &[
+            Script {
+                subject: "Charged twice for the same subscription",
+                opening: "I've been billed twice this month for my subscription ({amount}). This is the second time it has happened and nobody answered my last email. I want a refund today.",
+                note: "Duplicate charge confirmed: payment gateway retry. Refund approved by the supervisor.",
+                answer: "Hi {name}, I'm very sorry — you're right, the payment was taken twice because of a gateway retry. The duplicate charge of {amount} has been refunded and should appear within 3–5 working days.",
+                follow_up: "The refund showed up. Thanks for sorting it out.",
+                closing: "Thank you for your patience, and apologies again for the trouble.",
+            },
+            Script {
+                subject: "Parcel thrown over the gate, {product} damaged",
+                opening: "The courier threw my parcel over the gate and the box was crushed. The {product} inside has a cracked casing. This is unacceptable.",
+                note: "Photos received; courier incident logged. Replace and refund delivery.",
+                answer: "Hi {name}, I'm so sorry. A replacement {product} ships today by a different courier, and your delivery fee has been refunded.",
+                follow_up: "Replacement arrived in perfect condition.",
+                closing: "Great to hear. We've raised the incident with the courier.",
+            },
+        ],
+        (CaseKind::AfterSale, true) => &[
+            Script {
+                subject: "申請退款：訂單{order}",
+                opening: "訂單{order}的{product}收到後發現和描述不符，顏色不對，想申請退貨退款。",
+                note: "在7天無理由退貨期內，可直接退。",
+                answer: "您好，已為您登記退貨，請在7天內將商品寄回，倉庫簽收後1–3個工作日內原路退款。",
+                follow_up: "已經寄回了，圓通單號YT{tracking}。",
+                closing: "倉庫已簽收，退款{amount}已原路退回，請注意查收。",
+            },
+            Script {
+                subject: "發票抬頭開錯了，需要重開",
+                opening: "訂單{order}的發票抬頭開成了個人，我們需要公司抬頭：{company}，稅號稍後提供。",
+                note: "需財務作廢原發票後重開。",
+                answer: "您好，原發票已作廢，請提供稅號，我們會在2個工作日內重新開具電子發票發到您的郵箱。",
+                follow_up: "稅號是91440300MA5{tracking}，謝謝。",
+                closing: "新發票已開具並發送到您的郵箱，請查收。",
+            },
+        ],
+        (CaseKind::AfterSale, false) => &[
+            Script {
+                subject: "Warranty repair for {product}",
+                opening: "My {product} stopped charging. It's still under warranty (bought {days} months ago). How do I get it repaired?",
+                note: "Within warranty; book a courier pick-up.",
+                answer: "Hi {name}, sorry to hear that. I've opened a warranty repair — a courier will collect it tomorrow and repairs take about 5 working days.",
+                follow_up: "The courier picked it up this morning.",
+                closing: "Your repaired {product} is on its way back, tracking {tracking}.",
+            },
+            Script {
+                subject: "Billing question: invoice doesn't match the quote",
+                opening: "Our invoice for order {order} says {amount}, but the quote we accepted was 10% lower. Can you check?",
+                note: "Discount missing on the invoice; finance to issue a credit note.",
+                answer: "Hi {name}, you're right — the agreed discount was missing. Finance is issuing a credit note today.",
+                follow_up: "Credit note received, thanks.",
+                closing: "You're welcome — the corrected invoice is attached to your account.",
+            },
+        ],
+        (CaseKind::Suggestion, true) => &[Script {
+            subject: "建議：網店增加微信支付",
+            opening: "你們的網店只支持支付寶和銀行卡，建議增加微信支付，我們很多同事都用微信。",
+            note: "已轉交產品團隊，列入下季度計劃。",
+            answer: "感謝您的寶貴建議！已轉交產品團隊評估，預計下季度上線微信支付。",
+            follow_up: "好的，期待。",
+            closing: "上線後我們會第一時間通知您。",
+        }],
+        (CaseKind::Suggestion, false) => &[Script {
+            subject: "Suggestion: a dark mode for the app",
+            opening: "Love the app, but please add a dark mode — using it at night is hard on the eyes.",
+            note: "Added to the roadmap vote count.",
+            answer: "Thanks for the suggestion! Dark mode is on our roadmap, and I've added your vote.",
+            follow_up: "Thanks!",
+            closing: "We'll let you know when it ships.",
+        }],
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The plan: customers and cases, then events in time order.
+
+struct CustomerPlan {
+    name: String,
+    chinese: bool,
+    kind: CustomerKind,
+    organization: Option<usize>,
+    referrer: Option<usize>,
+    lead_source: LeadSource,
+    value_class: ValueClass,
+    position: Position,
+    supply_chain_role: Option<SupplyChainRole>,
+    qualification: Qualification,
+    communication_type: Option<CommunicationType>,
+    needs: String,
+    hobbies: String,
+    notes: String,
+    contacts: Vec<NewContact>,
+    custom: Map<String, Value>,
+    source: InformationSource,
+    /// The user who recorded the customer.
+    owner: usize,
+}
+
+struct CasePlan {
+    customer: usize,
+    kind: CaseKind,
+    subject: String,
+    opening: String,
+    channel: Channel,
+    team: usize,
+    assignee: usize,
+    priority: Option<Priority>,
+    charging: Option<Charging>,
+    service_mode: Option<ServiceMode>,
+    /// Taken by an agent on the phone or face to face (else it arrived by itself).
+    recorded_by_agent: bool,
+}
+
+enum Action {
+    Customer(usize),
+    Transition {
+        customer: usize,
+        to: LifecycleState,
+        reason: String,
+        actor: usize,
+    },
+    Transaction {
+        customer: usize,
+        amount_cents: i64,
+        currency: &'static str,
+        method: &'static str,
+        description: String,
+        actor: usize,
+    },
+    WinBack {
+        customer: usize,
+        channel: Channel,
+        outcome: &'static str,
+        note: String,
+        actor: usize,
+    },
+    Touchpoint {
+        customer: usize,
+        kind: TimelineKind,
+        channel: Channel,
+        direction: Direction,
+        content: ContentType,
+        summary: String,
+        actor: usize,
+    },
+    OpenCase(usize),
+    Message {
+        case: usize,
+        kind: MessageKind,
+        body: String,
+        actor: usize,
+    },
+    Status {
+        case: usize,
+        to: CaseStatus,
+        reason: String,
+        actor: usize,
+    },
+    Transfer {
+        case: usize,
+        team: usize,
+        assignee: usize,
+        reason: String,
+        actor: usize,
+    },
+    Merge {
+        source: usize,
+        into: usize,
+        actor: usize,
+    },
+}
+
+struct Event {
+    at: i64,
+    seq: usize,
+    action: Action,
+}
+
+/// The demo's people: (email, name, role, team index).
+const USERS: &[(&str, &str, Role, Option<usize>)] = &[
+    (ADMIN_EMAIL, "陳志遠 Chen Zhiyuan", Role::Admin, None),
+    (
+        "lin.hui@kefu.demo",
+        "林慧 Lin Hui",
+        Role::Supervisor,
+        Some(2),
+    ),
+    (
+        "grace.lau@kefu.demo",
+        "劉嘉欣 Grace Lau",
+        Role::Readonly,
+        None,
+    ),
+    (
+        "zhang.wei@kefu.demo",
+        "張偉 Zhang Wei",
+        Role::Agent,
+        Some(0),
+    ),
+    ("emma.li@kefu.demo", "Emma Li 李雅", Role::Agent, Some(0)),
+    ("wang.lei@kefu.demo", "王磊 Wang Lei", Role::Agent, Some(1)),
+    (
+        "david.chen@kefu.demo",
+        "David Chen 陳大衛",
+        Role::Agent,
+        Some(1),
+    ),
+    ("liu.fang@kefu.demo", "劉芳 Liu Fang", Role::Agent, Some(2)),
+    (
+        "sophie.wong@kefu.demo",
+        "Sophie Wong 黃淑儀",
+        Role::Agent,
+        Some(2),
+    ),
+    ("zhao.min@kefu.demo", "趙敏 Zhao Min", Role::Agent, Some(3)),
+    (
+        "james.ho@kefu.demo",
+        "James Ho 何俊文",
+        Role::Agent,
+        Some(3),
+    ),
+];
+const SUPERVISOR: usize = 1;
+
+const TEAMS: &[(&str, &str)] = &[
+    (
+        "售前諮詢 Pre-sales",
+        "產品諮詢、報價與下單 / Product questions, quotes and orders",
+    ),
+    (
+        "技術支持 Technical support",
+        "故障排查、賬號與系統問題 / Troubleshooting, accounts and integrations",
+    ),
+    (
+        "售後服務 After-sales",
+        "退換貨、維修、發票 / Returns, repairs and invoices",
+    ),
+    (
+        "投訴處理 Complaints",
+        "客戶投訴的受理與跟進 / Handling and following up complaints",
+    ),
+];
+
+/// An agent of a team (two per team).
+fn agent(team: usize, rng: &mut Rng) -> usize {
+    3 + team * 2 + rng.below(2)
+}
+
+struct Demo<'a> {
+    store: &'a Store,
+    args: &'a DemoArgs,
+    rng: Rng,
+    customers: Vec<CustomerPlan>,
+    cases: Vec<CasePlan>,
+    events: Vec<Event>,
+}
+
+impl<'a> Demo<'a> {
+    fn new(store: &'a Store, args: &'a DemoArgs) -> Demo<'a> {
+        Demo {
+            store,
+            args,
+            rng: Rng::new(args.seed),
+            customers: Vec::new(),
+            cases: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at: i64, action: Action) {
+        let seq = self.events.len();
+        self.events.push(Event { at, seq, action });
+    }
+
+    async fn run(mut self) -> CliResult<String> {
+        let started = std::time::Instant::now();
+        let now = kefu_store::SystemClock.now_ms();
+        // Six months of history, ending an hour ago.
+        let span = 180 * DAY;
+        let start = now - span - HOUR;
+        let clock = FixedClock::new(start - DAY);
+        let store = self
+            .store
+            .clone()
+            .with_clock(clock.clone() as Arc<dyn Clock>);
+
+        // Teams and people (reusing teams of the same name, should they exist).
+        let admin = Actor::cli();
+        let existing = store.teams().await?;
+        let mut teams = Vec::new();
+        for (name, description) in TEAMS {
+            let team = match existing.iter().find(|t| t.name == *name) {
+                Some(team) => team.clone(),
+                None => {
+                    store
+                        .create_team(
+                            &admin,
+                            NewTeam {
+                                name: name.to_string(),
+                                description: Some(description.to_string()),
+                            },
+                        )
+                        .await?
+                }
+            };
+            teams.push(team);
+        }
+        let mut users = Vec::new();
+        for (email, name, role, team) in USERS {
+            let user = match store.user_by_email(email).await {
+                Ok(user) => user,
+                Err(_) => {
+                    store
+                        .create_user(
+                            &admin,
+                            NewUser {
+                                email: email.to_string(),
+                                name: Some(name.to_string()),
+                                role: *role,
+                                password: Some(DEMO_PASSWORD.to_string()),
+                                team_id: team.map(|t| teams[t].id.clone()),
+                                locale: Some(if name.is_ascii() || email.starts_with("emma") {
+                                    "en".to_string()
+                                } else {
+                                    "zh-CN".to_string()
+                                }),
+                            },
+                        )
+                        .await?
+                }
+            };
+            users.push(user);
+        }
+        let actors: Vec<Actor> = users
+            .iter()
+            .map(|u| Actor {
+                user_id: Some(u.key),
+                label: u.email.clone(),
+            })
+            .collect();
+        let defined = store.custom_fields().await?;
+        for definition in [
+            CustomFieldDefinition {
+                key: "industry".into(),
+                label_en: "Industry".into(),
+                label_zh: "行業".into(),
+                field_type: CustomFieldType::Select,
+                options: INDUSTRIES.iter().map(|s| s.to_string()).collect(),
+                information_kind: InformationKind::Descriptive,
+            },
+            CustomFieldDefinition {
+                key: "birthday".into(),
+                label_en: "Birthday".into(),
+                label_zh: "生日".into(),
+                field_type: CustomFieldType::Date,
+                options: Vec::new(),
+                information_kind: InformationKind::Descriptive,
+            },
+        ] {
+            if !defined.iter().any(|d| d.key == definition.key) {
+                store.define_custom_field(&admin, definition).await?;
+            }
+        }
+        let industry_ok = defined
+            .iter()
+            .find(|d| d.key == "industry")
+            .is_none_or(|d| INDUSTRIES.iter().all(|i| d.options.iter().any(|o| o == i)));
+
+        self.plan(span, industry_ok);
+        // Events in time order; the plan may run past the end, so squeeze it into the
+        // six months (keeping the order).
+        self.events.sort_by_key(|e| (e.at, e.seq));
+        let last = self.events.last().map_or(1, |e| e.at.max(1));
+        let squeeze = |at: i64| -> i64 {
+            if last > span {
+                (i128::from(at) * i128::from(span) / i128::from(last)) as i64
+            } else {
+                at
+            }
+        };
+        clock.advance(DAY);
+        let mut current = start;
+        let mut customer_ids: Vec<Option<String>> = vec![None; self.customers.len()];
+        let mut case_ids: HashMap<usize, String> = HashMap::new();
+        let mut counts = Counts::default();
+        let events = std::mem::take(&mut self.events);
+        for event in events {
+            let at = start + squeeze(event.at);
+            if at > current {
+                clock.advance(at - current);
+                current = at;
+            }
+            self.apply(
+                &store,
+                &actors,
+                &teams,
+                &users,
+                &mut customer_ids,
+                &mut case_ids,
+                &mut counts,
+                event.action,
+            )
+            .await?;
+        }
+
+        let organisations = self
+            .customers
+            .iter()
+            .filter(|c| c.kind == CustomerKind::Organization)
+            .count();
+        let timeline = self.store.timeline_count().await.unwrap_or(0);
+        let first = kefu_domain::Timestamp(start);
+        let last = kefu_domain::Timestamp(current);
+        Ok(format!(
+            "Loaded the demo dataset (seed {seed}) in {secs:.1} s: {teams} teams, {users} users, {customers} customers \
+             ({organisations} organisations) in every lifecycle state with {transitions} recorded transitions, \
+             {transactions} purchases and {winbacks} win-back attempts, {cases} cases of every kind with {messages} messages, \
+             {transfers} transfers and {merges} merges, {touchpoints} visits, calls and letters — {timeline} timeline \
+             entries from {first} to {last}. Log in as {ADMIN_EMAIL} with password {DEMO_PASSWORD}; the supervisor \
+             (lin.hui@kefu.demo), the agents (zhang.wei@kefu.demo, emma.li@kefu.demo, …) and the read-only user \
+             (grace.lau@kefu.demo) use the same password.",
+            seed = self.args.seed,
+            secs = started.elapsed().as_secs_f64(),
+            teams = teams.len(),
+            users = users.len(),
+            customers = counts.customers,
+            transitions = counts.transitions,
+            transactions = counts.transactions,
+            winbacks = counts.win_backs,
+            cases = counts.cases,
+            messages = counts.messages,
+            transfers = counts.transfers,
+            merges = counts.merges,
+            touchpoints = counts.touchpoints,
+        ))
+    }
+
+    /// Decides who the customers are and what happens to them, as events at offsets
+    /// from the start.
+    fn plan(&mut self, span: i64, industry_ok: bool) {
+        let n = self.args.customers.max(1);
+        let arrival_window = span * 3 / 4;
+        let step = (arrival_window / n as i64).max(MINUTE);
+        let mut organisations: Vec<usize> = Vec::new();
+        let mut referred: Vec<usize> = Vec::new();
+        for i in 0..n {
+            let rng = &mut self.rng;
+            let chinese = rng.chance(65);
+            let is_org = i % 8 == 1;
+            let lead_source = if i < LeadSource::ALL.len() {
+                LeadSource::ALL[(i * 5) % LeadSource::ALL.len()]
+            } else {
+                *rng.pick(LeadSource::ALL)
+            };
+            let created = 2 * DAY + i as i64 * step + rng.range(0, step);
+            let mut custom = Map::new();
+            let (name, contacts, organization, position, role) = if is_org {
+                let (name, slug, industry) = if chinese {
+                    let (n, s, ind) = ZH_COMPANIES[(i / 8) % ZH_COMPANIES.len()];
+                    (n, s, ind)
+                } else {
+                    let (n, s, ind) = EN_COMPANIES[(i / 8) % EN_COMPANIES.len()];
+                    (n, s, ind)
+                };
+                let round = i / 8 / ZH_COMPANIES.len().min(EN_COMPANIES.len());
+                let name = if round == 0 {
+                    name.to_string()
+                } else if chinese {
+                    format!("{name}（第{}分公司）", round + 1)
+                } else {
+                    format!("{name} (branch {})", round + 1)
+                };
+                if industry_ok {
+                    custom.insert("industry".into(), json!(industry));
+                }
+                let contacts = vec![
+                    NewContact {
+                        channel: ContactChannel::Email,
+                        value: format!("service{i}@{slug}.example.com"),
+                        is_primary: true,
+                    },
+                    NewContact {
+                        channel: ContactChannel::Phone,
+                        value: if chinese {
+                            format!("+86 755 8{:03} {:04}", i % 1000, 1000 + i)
+                        } else {
+                            format!("+852 3{:03} {:04}", i % 1000, 2000 + i)
+                        },
+                        is_primary: true,
+                    },
+                ];
+                organisations.push(i);
+                (
+                    name,
+                    contacts,
+                    None,
+                    Position::External,
+                    Some(if rng.chance(70) {
+                        SupplyChainRole::Intermediate
+                    } else {
+                        SupplyChainRole::PublicInterest
+                    }),
+                )
+            } else {
+                let (name, romanised) = if chinese {
+                    let name = format!("{}{}", rng.pick(ZH_SURNAMES), rng.pick(ZH_GIVEN));
+                    let romanised = kefu_domain::text::sort_key(&name)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    (name, romanised)
+                } else {
+                    let first = rng.pick(EN_FIRST);
+                    let last = rng.pick(EN_LAST);
+                    (
+                        format!("{first} {last}"),
+                        format!("{}.{}", first.to_lowercase(), last.to_lowercase()),
+                    )
+                };
+                let mut contacts = Vec::new();
+                let domain = ["example.com", "example.cn", "example.net", "example.org"][i % 4];
+                if !chinese || rng.chance(60) {
+                    contacts.push(NewContact {
+                        channel: ContactChannel::Email,
+                        value: format!("{romanised}{i}@{domain}"),
+                        is_primary: true,
+                    });
+                }
+                if chinese {
+                    contacts.push(NewContact {
+                        channel: ContactChannel::Phone,
+                        value: format!(
+                            "+86 1{}{} {:04} {:04}",
+                            [3, 5, 8][i % 3],
+                            i % 10,
+                            (i * 7 + 1234) % 10_000,
+                            i % 10_000
+                        ),
+                        is_primary: true,
+                    });
+                    if rng.chance(70) {
+                        contacts.push(NewContact {
+                            channel: ContactChannel::Wechat,
+                            value: format!("wx_{}{i}", romanised.replace('.', "")),
+                            is_primary: false,
+                        });
+                    }
+                } else if rng.chance(70) {
+                    contacts.push(NewContact {
+                        channel: ContactChannel::Phone,
+                        value: format!("+852 9{:03} {:04}", i % 1000, i % 10_000),
+                        is_primary: true,
+                    });
+                    if rng.chance(30) {
+                        contacts.push(NewContact {
+                            channel: ContactChannel::Whatsapp,
+                            value: format!("+8529{:03}{:04}", i % 1000, i % 10_000),
+                            is_primary: false,
+                        });
+                    }
+                }
+                if rng.chance(25) {
+                    custom.insert(
+                        "birthday".into(),
+                        json!(format!(
+                            "{}-{:02}-{:02}",
+                            rng.range(1960, 2004),
+                            rng.range(1, 13),
+                            rng.range(1, 29)
+                        )),
+                    );
+                }
+                let organization = if !organisations.is_empty() && rng.chance(45) {
+                    Some(*rng.pick(&organisations))
+                } else {
+                    None
+                };
+                let position = if i % 23 == 5 {
+                    Position::Internal
+                } else {
+                    Position::External
+                };
+                let role = match rng.below(10) {
+                    0..=6 => Some(SupplyChainRole::Consumer),
+                    7 => Some(SupplyChainRole::Intermediate),
+                    _ => None,
+                };
+                (name, contacts, organization, position, role)
+            };
+            // Referral chains: a referred customer names someone who arrived earlier,
+            // preferably someone who was referred too.
+            let referrer =
+                if matches!(lead_source, LeadSource::Referral | LeadSource::AgentHound) && i > 0 {
+                    let pick = if !referred.is_empty() && rng.chance(50) {
+                        *rng.pick(&referred)
+                    } else {
+                        rng.below(i)
+                    };
+                    referred.push(i);
+                    Some(pick)
+                } else {
+                    None
+                };
+            let answer = |rng: &mut Rng| match rng.below(5) {
+                0 => None,
+                1 => Some(false),
+                _ => Some(true),
+            };
+            let qualification = Qualification {
+                need: answer(rng),
+                ability_to_pay: answer(rng),
+                authority: answer(rng),
+            };
+            let communication_type = if i < CommunicationType::ALL.len() {
+                Some(CommunicationType::ALL[i])
+            } else if rng.chance(55) {
+                Some(*rng.pick(CommunicationType::ALL))
+            } else {
+                None
+            };
+            let (needs, hobbies) = if chinese {
+                (
+                    rng.pick(ZH_NEEDS).to_string(),
+                    rng.pick(ZH_HOBBIES).to_string(),
+                )
+            } else {
+                (
+                    rng.pick(EN_NEEDS).to_string(),
+                    rng.pick(EN_HOBBIES).to_string(),
+                )
+            };
+            let notes = match (lead_source, chinese) {
+                (LeadSource::Event, true) => "在深圳消費電子展上交換名片。".to_string(),
+                (LeadSource::Event, false) => "Met at the Hong Kong Electronics Fair.".to_string(),
+                (LeadSource::AgentHound, true) => "由代理人介紹，成交後按5%支付佣金。".to_string(),
+                (LeadSource::AgentHound, false) => {
+                    "Introduced by an agent; 5% commission on the first order.".to_string()
+                }
+                _ => String::new(),
+            };
+            let source = match lead_source {
+                LeadSource::DataAnalysis => InformationSource::PurchasedList,
+                LeadSource::WebSearch => InformationSource::PublicSource,
+                LeadSource::AgentHound => InformationSource::Partner,
+                LeadSource::Advertising => InformationSource::Registration,
+                _ => InformationSource::Agent,
+            };
+            let value_class = if (is_org && rng.chance(50)) || rng.chance(10) {
+                ValueClass::Key
+            } else {
+                ValueClass::Ordinary
+            };
+            let owner = agent(0, rng);
+            self.customers.push(CustomerPlan {
+                name,
+                chinese,
+                kind: if is_org {
+                    CustomerKind::Organization
+                } else {
+                    CustomerKind::Person
+                },
+                organization,
+                referrer,
+                lead_source,
+                value_class,
+                position,
+                supply_chain_role: role,
+                qualification,
+                communication_type,
+                needs,
+                hobbies,
+                notes,
+                contacts,
+                custom,
+                source,
+                owner,
+            });
+            self.push(created, Action::Customer(i));
+            self.plan_lifecycle(i, created);
+            self.plan_touchpoints(i, created);
+            self.plan_cases(i, created);
+        }
+    }
+
+    /// potential → target → current, some lost (with a reason and win-back attempts),
+    /// some won back. The first customers cover every state.
+    fn plan_lifecycle(&mut self, i: usize, created: i64) {
+        use LifecycleState::*;
+        let chinese = self.customers[i].chinese;
+        let rng = &mut self.rng;
+        let path: &[LifecycleState] = match if i < 6 { i } else { rng.below(20) } {
+            0 | 6..=9 => &[],
+            1 | 10..=12 => &[Target],
+            2 | 13..=17 => &[Target, Current],
+            3 | 18 => &[Target, Current, Lost],
+            4 => &[Current, Lost, Target, Current],
+            _ => &[Target, Lost],
+        };
+        let mut at = created;
+        let owner = self.customers[i].owner;
+        let mut state = Potential;
+        for to in path {
+            at += rng.range(2 * DAY, 12 * DAY);
+            let reason = match (state, *to, chinese) {
+                (_, Target, true) if state == Lost => "挽回成功：客戶同意重新試用".to_string(),
+                (_, Target, false) if state == Lost => {
+                    "Win-back: agreed to try us again".to_string()
+                }
+                (_, Target, true) => "初次溝通後確認有需求和預算，列為目標客戶".to_string(),
+                (_, Target, false) => {
+                    "Qualified after the first call: clear need and budget".to_string()
+                }
+                (_, Current, true) => "首次下單成交".to_string(),
+                (_, Current, false) => "Placed the first order".to_string(),
+                (_, Lost, true) => rng.pick(ZH_LOST_REASONS).to_string(),
+                (_, Lost, false) => rng.pick(EN_LOST_REASONS).to_string(),
+                (_, Potential, _) => String::new(),
+            };
+            let actor = if *to == Lost { SUPERVISOR } else { owner };
+            self.events.push(Event {
+                at,
+                seq: self.events.len(),
+                action: Action::Transition {
+                    customer: i,
+                    to: *to,
+                    reason,
+                    actor,
+                },
+            });
+            if *to == Current {
+                for _ in 0..rng.range(1, 5) {
+                    at += rng.range(HOUR, 9 * DAY);
+                    let (currency, description, method) = if chinese {
+                        (
+                            "CNY",
+                            format!("{} × {}", rng.pick(ZH_PRODUCTS), rng.range(1, 20)),
+                            *rng.pick(&["wechat_pay", "alipay", "bank_transfer", "store"]),
+                        )
+                    } else {
+                        (
+                            "USD",
+                            format!("{} × {}", rng.pick(EN_PRODUCTS), rng.range(1, 20)),
+                            *rng.pick(&["card", "bank_transfer", "online", "store"]),
+                        )
+                    };
+                    let amount_cents = rng.range(199, 8_000) * 100 + [0, 50, 99][rng.below(3)];
+                    self.events.push(Event {
+                        at,
+                        seq: self.events.len(),
+                        action: Action::Transaction {
+                            customer: i,
+                            amount_cents,
+                            currency,
+                            method,
+                            description,
+                            actor: owner,
+                        },
+                    });
+                }
+            }
+            if *to == Lost {
+                for attempt in 0..rng.range(1, 4) {
+                    at += rng.range(DAY, 10 * DAY);
+                    let (channel, outcome, note) = match (attempt, chinese) {
+                        (0, true) => (Channel::Phone, "no_answer", "電話回訪，無人接聽。"),
+                        (0, false) => (Channel::Phone, "no_answer", "Called; no answer."),
+                        (1, true) => (
+                            Channel::Email,
+                            "reached",
+                            "發送專屬優惠和新品介紹郵件，客戶已讀。",
+                        ),
+                        (1, false) => (
+                            Channel::Email,
+                            "reached",
+                            "Sent a personal offer and the new catalogue; opened.",
+                        ),
+                        (_, true) => (
+                            Channel::FaceToFace,
+                            "interested",
+                            "上門拜訪，客戶對新的服務方案感興趣，約下月再談。",
+                        ),
+                        (_, false) => (
+                            Channel::FaceToFace,
+                            "interested",
+                            "Visited in person; interested in the new service plan, follow up next month.",
+                        ),
+                    };
+                    self.events.push(Event {
+                        at,
+                        seq: self.events.len(),
+                        action: Action::WinBack {
+                            customer: i,
+                            channel,
+                            outcome,
+                            note: note.to_string(),
+                            actor: SUPERVISOR,
+                        },
+                    });
+                }
+            }
+            state = *to;
+        }
+    }
+
+    /// Hand-recorded touchpoints: visits, calls, letters and notes.
+    fn plan_touchpoints(&mut self, i: usize, created: i64) {
+        let chinese = self.customers[i].chinese;
+        let is_org = self.customers[i].kind == CustomerKind::Organization;
+        let name = self.customers[i].name.clone();
+        let count = if i < 4 { 1 } else { self.rng.below(3) };
+        for k in 0..count {
+            let rng = &mut self.rng;
+            let at = created + rng.range(HOUR, 40 * DAY);
+            let which = if i < 4 { i } else { rng.below(4) };
+            let (kind, channel, direction, content, summary) = match (which, chinese) {
+                (0, true) => (
+                    TimelineKind::Visit,
+                    Channel::FaceToFace,
+                    Direction::CompanyInitiated,
+                    ContentType::Information,
+                    if is_org {
+                        format!("上門拜訪{name}，演示新品並了解下季度採購計劃")
+                    } else {
+                        format!("{name}到門店體驗產品，現場講解使用方法")
+                    },
+                ),
+                (0, false) => (
+                    TimelineKind::Visit,
+                    Channel::FaceToFace,
+                    Direction::CompanyInitiated,
+                    ContentType::Information,
+                    if is_org {
+                        format!(
+                            "Visited {name} to demo the new product line and hear next quarter's plans"
+                        )
+                    } else {
+                        format!("{name} came to the showroom; walked through the setup")
+                    },
+                ),
+                (1, true) => (
+                    TimelineKind::Call,
+                    Channel::Phone,
+                    Direction::CompanyInitiated,
+                    ContentType::Emotion,
+                    "電話回訪：了解產品使用情況，客戶表示滿意".to_string(),
+                ),
+                (1, false) => (
+                    TimelineKind::Call,
+                    Channel::Phone,
+                    Direction::CompanyInitiated,
+                    ContentType::Emotion,
+                    "Follow-up call: the customer is happy with the setup".to_string(),
+                ),
+                (2, true) => (
+                    TimelineKind::Letter,
+                    Channel::Letter,
+                    Direction::CompanyInitiated,
+                    ContentType::Policy,
+                    "寄送新年賀卡、產品目錄及新版售後服務政策".to_string(),
+                ),
+                (2, false) => (
+                    TimelineKind::Letter,
+                    Channel::Letter,
+                    Direction::CompanyInitiated,
+                    ContentType::Policy,
+                    "Posted the annual catalogue, a thank-you card and the new service policy"
+                        .to_string(),
+                ),
+                (_, true) => (
+                    TimelineKind::Call,
+                    Channel::Phone,
+                    Direction::CustomerInitiated,
+                    ContentType::Opinion,
+                    "客戶來電反饋：希望增加晚間服務時段".to_string(),
+                ),
+                (_, false) => (
+                    TimelineKind::Call,
+                    Channel::Phone,
+                    Direction::CustomerInitiated,
+                    ContentType::Opinion,
+                    "Customer called: would like evening support hours".to_string(),
+                ),
+            };
+            let actor = agent(if k == 0 { 0 } else { 2 }, rng);
+            self.push(
+                at,
+                Action::Touchpoint {
+                    customer: i,
+                    kind,
+                    channel,
+                    direction,
+                    content,
+                    summary,
+                    actor,
+                },
+            );
+        }
+    }
+
+    /// Cases: of every kind (the first six cover them all), answered, transferred,
+    /// left open or solved and closed; now and then a duplicate that is merged.
+    fn plan_cases(&mut self, i: usize, created: i64) {
+        let count = if i < 6 {
+            1
+        } else {
+            [0, 1, 1, 1, 2][self.rng.below(5)]
+        };
+        for _ in 0..count {
+            let kind = if self.cases.len() < CaseKind::ALL.len() {
+                CaseKind::ALL[self.cases.len()]
+            } else {
+                *self.rng.pick(&[
+                    CaseKind::Consultation,
+                    CaseKind::Consultation,
+                    CaseKind::TechnicalSupport,
+                    CaseKind::TechnicalSupport,
+                    CaseKind::Order,
+                    CaseKind::Order,
+                    CaseKind::Complaint,
+                    CaseKind::AfterSale,
+                    CaseKind::AfterSale,
+                    CaseKind::Suggestion,
+                ])
+            };
+            let at = created + self.rng.range(HOUR, 50 * DAY);
+            self.plan_case(i, kind, at);
+        }
+    }
+
+    fn plan_case(&mut self, customer: usize, kind: CaseKind, at: i64) {
+        let chinese = self.customers[customer].chinese;
+        let rng = &mut self.rng;
+        let script = rng.pick(scripts(kind, chinese));
+        let display_name = {
+            let name = &self.customers[customer].name;
+            if chinese {
+                name.clone()
+            } else {
+                name.split_whitespace().next().unwrap_or(name).to_string()
+            }
+        };
+        let fill = Fill {
+            name: display_name,
+            product: if chinese {
+                *rng.pick(ZH_PRODUCTS)
+            } else {
+                *rng.pick(EN_PRODUCTS)
+            },
+            order: format!(
+                "{}{:06}",
+                if chinese { "DD" } else { "SO-" },
+                rng.range(100_000, 999_999)
+            ),
+            tracking: format!("{:012}", rng.next_u64() % 1_000_000_000_000),
+            amount: if chinese {
+                format!("¥{}.00", rng.range(99, 20_000))
+            } else {
+                format!("${}.{:02}", rng.range(9, 2_000), rng.below(100))
+            },
+            city: *rng.pick(ZH_CITIES),
+            company: self.customers[customer]
+                .organization
+                .map(|o| self.customers[o].name.clone())
+                .unwrap_or_else(|| {
+                    if chinese {
+                        "深圳華訊科技有限公司".into()
+                    } else {
+                        "Northwind Traders Ltd".into()
+                    }
+                }),
+            qty: [5, 10, 20, 50][rng.below(4)],
+            days: [2, 3, 5, 7][rng.below(4)],
+        };
+        // Where a case starts, and where it may be transferred to.
+        let (first_team, transfer_to) = match kind {
+            CaseKind::Consultation | CaseKind::Order => (0, None),
+            CaseKind::TechnicalSupport => {
+                if rng.chance(60) {
+                    (0, Some(1))
+                } else {
+                    (1, None)
+                }
+            }
+            CaseKind::Complaint => {
+                if rng.chance(60) {
+                    (2, Some(3))
+                } else {
+                    (3, None)
+                }
+            }
+            CaseKind::AfterSale | CaseKind::Suggestion => (2, None),
+        };
+        let channel = if chinese {
+            *rng.pick(&[
+                Channel::Phone,
+                Channel::Im,
+                Channel::LiveChat,
+                Channel::Email,
+                Channel::Phone,
+                Channel::FaceToFace,
+            ])
+        } else {
+            *rng.pick(&[
+                Channel::Email,
+                Channel::Email,
+                Channel::LiveChat,
+                Channel::Phone,
+                Channel::Web,
+            ])
+        };
+        let assignee = agent(first_team, rng);
+        let index = self.cases.len();
+        self.cases.push(CasePlan {
+            customer,
+            kind,
+            subject: fill.apply(script.subject),
+            opening: fill.apply(script.opening),
+            channel,
+            team: first_team,
+            assignee,
+            priority: match kind {
+                CaseKind::Complaint if rng.chance(30) => Some(Priority::Urgent),
+                CaseKind::Suggestion => Some(Priority::Low),
+                _ if rng.chance(10) => Some(Priority::High),
+                _ => None,
+            },
+            charging: (kind == CaseKind::AfterSale && rng.chance(30)).then_some(Charging::Paid),
+            service_mode: match (kind, rng.below(4)) {
+                (CaseKind::AfterSale | CaseKind::TechnicalSupport, 0) => {
+                    Some(ServiceMode::Itinerant)
+                }
+                (CaseKind::AfterSale | CaseKind::TechnicalSupport, 1) => {
+                    Some(ServiceMode::FixedPoint)
+                }
+                _ => None,
+            },
+            recorded_by_agent: matches!(channel, Channel::Phone | Channel::FaceToFace),
+        });
+        self.push(at, Action::OpenCase(index));
+        let rng = &mut self.rng;
+        // How far the case gets: 0 = still new, 1 = answered (open), 2 = waiting on the
+        // customer, 3 = on hold, 4 = solved, 5 = closed.
+        let outcome = match rng.below(20) {
+            0 => 0,
+            1 | 2 => 1,
+            3 | 4 => 2,
+            5 => 3,
+            6..=10 => 4,
+            _ => 5,
+        };
+        let gap = |rng: &mut Rng| rng.range(20 * MINUTE, 20 * HOUR);
+        let mut t = at;
+        let mut owner = assignee;
+        // A duplicate now and then: the customer writes again about the same thing, and
+        // an agent merges it into the first case.
+        if rng.chance(6) {
+            let duplicate = self.cases.len();
+            let subject = if chinese {
+                format!("回覆：{}", self.cases[index].subject)
+            } else {
+                format!("Re: {}", self.cases[index].subject)
+            };
+            let opening = if chinese {
+                "請問我上午提交的問題有人處理嗎？".to_string()
+            } else {
+                "Just following up on my message from this morning — is anyone looking at this?"
+                    .to_string()
+            };
+            self.cases.push(CasePlan {
+                customer,
+                kind,
+                subject,
+                opening,
+                channel: Channel::Email,
+                team: first_team,
+                assignee,
+                priority: None,
+                charging: None,
+                service_mode: None,
+                recorded_by_agent: false,
+            });
+            t += self.rng.range(5 * MINUTE, 15 * MINUTE);
+            self.push(t, Action::OpenCase(duplicate));
+            t += self.rng.range(5 * MINUTE, 15 * MINUTE);
+            self.push(
+                t,
+                Action::Merge {
+                    source: duplicate,
+                    into: index,
+                    actor: assignee,
+                },
+            );
+        }
+        if outcome == 0 {
+            return;
+        }
+        let rng = &mut self.rng;
+        if let Some(team) = transfer_to {
+            t += gap(rng);
+            self.push(
+                t,
+                Action::Message {
+                    case: index,
+                    kind: MessageKind::InternalNote,
+                    body: fill.apply(script.note),
+                    actor: owner,
+                },
+            );
+            let rng = &mut self.rng;
+            let to = agent(team, rng);
+            let reason = match (team, chinese) {
+                (1, true) => "需要技術人員排查，轉技術支持",
+                (1, false) => "Needs an engineer — handing over to technical support",
+                (_, true) => "客戶要求投訴處理，轉投訴處理組跟進",
+                (_, false) => "Customer asked to file a complaint; passing to the complaints team",
+            };
+            t += rng.range(5 * MINUTE, 2 * HOUR);
+            self.push(
+                t,
+                Action::Transfer {
+                    case: index,
+                    team,
+                    assignee: to,
+                    reason: reason.to_string(),
+                    actor: owner,
+                },
+            );
+            owner = to;
+        } else if self.rng.chance(40) {
+            t += gap(&mut self.rng);
+            self.push(
+                t,
+                Action::Message {
+                    case: index,
+                    kind: MessageKind::InternalNote,
+                    body: fill.apply(script.note),
+                    actor: owner,
+                },
+            );
+        }
+        t += gap(&mut self.rng);
+        self.push(
+            t,
+            Action::Message {
+                case: index,
+                kind: MessageKind::Outbound,
+                body: fill.apply(script.answer),
+                actor: owner,
+            },
+        );
+        match outcome {
+            1 => {}
+            2 => {
+                t += gap(&mut self.rng);
+                self.push(
+                    t,
+                    Action::Status {
+                        case: index,
+                        to: CaseStatus::Pending,
+                        reason: if chinese {
+                            "等待客戶確認"
+                        } else {
+                            "Waiting for the customer to confirm"
+                        }
+                        .into(),
+                        actor: owner,
+                    },
+                );
+            }
+            3 => {
+                t += gap(&mut self.rng);
+                self.push(
+                    t,
+                    Action::Status {
+                        case: index,
+                        to: CaseStatus::OnHold,
+                        reason: if chinese {
+                            "等待物流商／工程部回覆"
+                        } else {
+                            "Waiting on the carrier / engineering"
+                        }
+                        .into(),
+                        actor: owner,
+                    },
+                );
+            }
+            _ => {
+                t += self.rng.range(2 * HOUR, 2 * DAY);
+                self.push(
+                    t,
+                    Action::Message {
+                        case: index,
+                        kind: MessageKind::Inbound,
+                        body: fill.apply(script.follow_up),
+                        actor: owner,
+                    },
+                );
+                t += gap(&mut self.rng);
+                self.push(
+                    t,
+                    Action::Message {
+                        case: index,
+                        kind: MessageKind::Outbound,
+                        body: fill.apply(script.closing),
+                        actor: owner,
+                    },
+                );
+                t += self.rng.range(10 * MINUTE, 4 * HOUR);
+                self.push(
+                    t,
+                    Action::Status {
+                        case: index,
+                        to: CaseStatus::Solved,
+                        reason: if chinese {
+                            "問題已解決"
+                        } else {
+                            "Resolved"
+                        }
+                        .into(),
+                        actor: owner,
+                    },
+                );
+                if outcome == 5 {
+                    t += self.rng.range(2 * DAY, 6 * DAY);
+                    self.push(
+                        t,
+                        Action::Status {
+                            case: index,
+                            to: CaseStatus::Closed,
+                            reason: if chinese {
+                                "客戶確認，三天無新回覆自動關閉"
+                            } else {
+                                "Confirmed by the customer; closed after three quiet days"
+                            }
+                            .into(),
+                            actor: owner,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        store: &Store,
+        actors: &[Actor],
+        teams: &[kefu_store::users::Team],
+        users: &[kefu_store::users::User],
+        customer_ids: &mut [Option<String>],
+        case_ids: &mut HashMap<usize, String>,
+        counts: &mut Counts,
+        action: Action,
+    ) -> CliResult<()> {
+        let customer_id = |index: usize| -> CliResult<String> {
+            customer_ids
+                .get(index)
+                .cloned()
+                .flatten()
+                .ok_or_else(|| CliError(format!("demo: customer {index} was not created")))
+        };
+        let case_id = |index: usize| -> CliResult<String> {
+            case_ids
+                .get(&index)
+                .cloned()
+                .ok_or_else(|| CliError(format!("demo: case {index} was not created")))
+        };
+        let context = |what: &str, error: StoreError| CliError(format!("demo: {what}: {error}"));
+        match action {
+            Action::Customer(index) => {
+                let plan = &self.customers[index];
+                let input = NewCustomer {
+                    name: plan.name.clone(),
+                    kind: Some(plan.kind),
+                    organization_id: plan.organization.map(&customer_id).transpose()?,
+                    value_class: Some(plan.value_class),
+                    position: Some(plan.position),
+                    supply_chain_role: plan.supply_chain_role,
+                    lifecycle: None,
+                    lead_source: Some(plan.lead_source),
+                    referrer_id: plan.referrer.map(&customer_id).transpose()?,
+                    qualification: Some(plan.qualification),
+                    communication_type: plan.communication_type,
+                    language: Some(if plan.chinese { "zh-CN" } else { "en" }.into()),
+                    needs: Some(plan.needs.clone()),
+                    hobbies: Some(plan.hobbies.clone()),
+                    notes: Some(plan.notes.clone()),
+                    contacts: Some(plan.contacts.clone()),
+                    custom_fields: (!plan.custom.is_empty()).then(|| plan.custom.clone()),
+                    source: Some(plan.source),
+                };
+                let actor = &actors[plan.owner];
+                let created = match store.create_customer(actor, input.clone()).await {
+                    Ok(created) => created,
+                    // A contact taken by data already in this database: keep the
+                    // customer without it.
+                    Err(StoreError::Conflict {
+                        code: "duplicate_contact",
+                        ..
+                    }) => store
+                        .create_customer(
+                            actor,
+                            NewCustomer {
+                                contacts: None,
+                                ..input
+                            },
+                        )
+                        .await
+                        .map_err(|e| context("creating a customer", e))?,
+                    Err(e) => return Err(context("creating a customer", e)),
+                };
+                customer_ids[index] = Some(created.id);
+                counts.customers += 1;
+            }
+            Action::Transition {
+                customer,
+                to,
+                reason,
+                actor,
+            } => {
+                store
+                    .transition_customer(&actors[actor], &customer_id(customer)?, to, &reason, None)
+                    .await
+                    .map_err(|e| context("moving a customer along the lifecycle", e))?;
+                counts.transitions += 1;
+            }
+            Action::Transaction {
+                customer,
+                amount_cents,
+                currency,
+                method,
+                description,
+                actor,
+            } => {
+                store
+                    .add_transaction(
+                        &actors[actor],
+                        &customer_id(customer)?,
+                        NewTransaction {
+                            occurred_at: None,
+                            method: method.into(),
+                            amount_cents,
+                            currency: Some(currency.into()),
+                            description: Some(description),
+                        },
+                    )
+                    .await
+                    .map_err(|e| context("recording a purchase", e))?;
+                counts.transactions += 1;
+            }
+            Action::WinBack {
+                customer,
+                channel,
+                outcome,
+                note,
+                actor,
+            } => {
+                store
+                    .add_win_back_attempt(
+                        &actors[actor],
+                        &customer_id(customer)?,
+                        NewWinBackAttempt {
+                            occurred_at: None,
+                            channel,
+                            outcome: outcome.into(),
+                            note: Some(note),
+                        },
+                    )
+                    .await
+                    .map_err(|e| context("recording a win-back attempt", e))?;
+                counts.win_backs += 1;
+            }
+            Action::Touchpoint {
+                customer,
+                kind,
+                channel,
+                direction,
+                content,
+                summary,
+                actor,
+            } => {
+                store
+                    .record_touchpoint(
+                        &actors[actor],
+                        &customer_id(customer)?,
+                        NewTouchpoint {
+                            kind,
+                            channel,
+                            direction,
+                            interaction_type: None,
+                            content_type: Some(content),
+                            summary,
+                            occurred_at: None,
+                            case_id: None,
+                            data: None,
+                        },
+                    )
+                    .await
+                    .map_err(|e| context("recording a touchpoint", e))?;
+                counts.touchpoints += 1;
+            }
+            Action::OpenCase(index) => {
+                let plan = &self.cases[index];
+                let actor = if plan.recorded_by_agent {
+                    actors[plan.assignee].clone()
+                } else {
+                    Actor::system()
+                };
+                let case = store
+                    .create_case(
+                        &actor,
+                        NewCase {
+                            customer_id: customer_id(plan.customer)?,
+                            kind: plan.kind,
+                            subject: plan.subject.clone(),
+                            body: plan.opening.clone(),
+                            message_kind: Some(MessageKind::Inbound),
+                            channel: Some(plan.channel),
+                            priority: plan.priority,
+                            service_stage: None,
+                            technical: None,
+                            charging: plan.charging,
+                            service_mode: plan.service_mode,
+                            recurrence: None,
+                            team_id: Some(teams[plan.team].id.clone()),
+                            assignee_id: Some(users[plan.assignee].id.clone()),
+                            content_type: None,
+                        },
+                    )
+                    .await
+                    .map_err(|e| context("opening a case", e))?;
+                case_ids.insert(index, case.id);
+                counts.cases += 1;
+                counts.messages += 1;
+            }
+            Action::Message {
+                case,
+                kind,
+                body,
+                actor,
+            } => {
+                let actor = if kind == MessageKind::Inbound {
+                    Actor::system()
+                } else {
+                    actors[actor].clone()
+                };
+                store
+                    .add_message(
+                        &actor,
+                        &case_id(case)?,
+                        NewMessage {
+                            kind,
+                            body,
+                            channel: None,
+                            content_type: None,
+                        },
+                    )
+                    .await
+                    .map_err(|e| context("adding a message", e))?;
+                counts.messages += 1;
+            }
+            Action::Status {
+                case,
+                to,
+                reason,
+                actor,
+            } => {
+                store
+                    .change_case_status(
+                        &actors[actor],
+                        &case_id(case)?,
+                        StatusChange {
+                            status: to,
+                            reason: Some(reason),
+                        },
+                        None,
+                    )
+                    .await
+                    .map_err(|e| context("changing a case's status", e))?;
+            }
+            Action::Transfer {
+                case,
+                team,
+                assignee,
+                reason,
+                actor,
+            } => {
+                store
+                    .transfer_case(
+                        &actors[actor],
+                        &case_id(case)?,
+                        NewTransfer {
+                            team_id: Some(teams[team].id.clone()),
+                            assignee_id: Some(users[assignee].id.clone()),
+                            reason,
+                        },
+                        None,
+                    )
+                    .await
+                    .map_err(|e| context("transferring a case", e))?;
+                counts.transfers += 1;
+            }
+            Action::Merge {
+                source,
+                into,
+                actor,
+            } => {
+                store
+                    .merge_case(
+                        &actors[actor],
+                        &case_id(source)?,
+                        MergeRequest {
+                            into_id: case_id(into)?,
+                        },
+                    )
+                    .await
+                    .map_err(|e| context("merging a case", e))?;
+                counts.merges += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    customers: usize,
+    transitions: usize,
+    transactions: usize,
+    win_backs: usize,
+    touchpoints: usize,
+    cases: usize,
+    messages: usize,
+    transfers: usize,
+    merges: usize,
+}
+
+// ---------------------------------------------------------------------------------
+// Sample CSV for imports.
+
+/// The header `write_sample_csv` writes (a subset of what `kefu import` reads).
+pub const SAMPLE_CSV_COLUMNS: &[&str] = &[
+    "name",
+    "kind",
+    "email",
+    "phone",
+    "wechat",
+    "value_class",
+    "position",
+    "supply_chain_role",
+    "lifecycle",
+    "lead_source",
+    "language",
+    "needs",
+    "hobbies",
+    "notes",
+];
+
+/// Writes `count` realistic customer rows (Chinese and English names, unique emails
+/// and phone numbers, every lifecycle state and lead source) as CSV, streaming.
+pub fn write_sample_csv(path: &std::path::Path, count: u64, seed: u64) -> CliResult<()> {
+    let cannot =
+        |e: &dyn std::fmt::Display| CliError(format!("cannot write {}: {e}", path.display()));
+    let file = std::fs::File::create(path).map_err(|e| cannot(&e))?;
+    let mut out = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    out.write_record(SAMPLE_CSV_COLUMNS)
+        .map_err(|e| cannot(&e))?;
+    let mut rng = Rng::new(seed);
+    // Phone numbers: n → n × 7919 + offset (mod 10^10) is one-to-one, so numbers are
+    // unique yet look random.
+    let offset = rng.next_u64() % 10_000_000_000;
+    let lifecycles = LifecycleState::ALL;
+    let mut record: Vec<String> = Vec::with_capacity(SAMPLE_CSV_COLUMNS.len());
+    for n in 0..count {
+        record.clear();
+        let chinese = rng.chance(65);
+        let organisation = n % 12 == 7;
+        let (name, romanised) = if organisation {
+            if chinese {
+                let (company, slug, _) = ZH_COMPANIES[rng.below(ZH_COMPANIES.len())];
+                (format!("{company}{}分部", n), slug.to_string())
+            } else {
+                let (company, slug, _) = EN_COMPANIES[rng.below(EN_COMPANIES.len())];
+                (format!("{company} #{n}"), slug.to_string())
+            }
+        } else if chinese {
+            let surname = rng.pick(ZH_SURNAMES);
+            let given = rng.pick(ZH_GIVEN);
+            let name = format!("{surname}{given}");
+            let romanised = kefu_domain::text::sort_key(&name)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(".");
+            (name, romanised)
+        } else {
+            let first = rng.pick(EN_FIRST);
+            let last = rng.pick(EN_LAST);
+            (
+                format!("{first} {last}"),
+                format!("{}.{}", first.to_lowercase(), last.to_lowercase()),
+            )
+        };
+        let digits = format!("{:010}", (n.wrapping_mul(7919) + offset) % 10_000_000_000);
+        let phone = if chinese {
+            format!(
+                "+86 1{} {} {}",
+                &digits[0..2],
+                &digits[2..6],
+                &digits[6..10]
+            )
+        } else {
+            format!("+852 {}{} {}", &digits[0..1], &digits[1..4], &digits[4..10])
+        };
+        let domain = ["example.com", "example.cn", "example.net", "example.org"][(n % 4) as usize];
+        record.push(name);
+        record.push(
+            if organisation {
+                "organization"
+            } else {
+                "person"
+            }
+            .into(),
+        );
+        record.push(format!("{romanised}.{n}@{domain}"));
+        record.push(if rng.chance(80) { phone } else { String::new() });
+        record.push(if chinese && rng.chance(50) {
+            format!("wx_{}_{n}", romanised.replace('.', ""))
+        } else {
+            String::new()
+        });
+        record.push(if rng.chance(10) { "key" } else { "ordinary" }.into());
+        record.push(
+            if rng.chance(3) {
+                "internal"
+            } else {
+                "external"
+            }
+            .into(),
+        );
+        record.push(
+            if organisation {
+                "intermediate"
+            } else {
+                ["consumer", "consumer", "consumer", "intermediate", ""][rng.below(5)]
+            }
+            .into(),
+        );
+        record.push(lifecycles[rng.below(lifecycles.len())].as_str().into());
+        record.push(rng.pick(LeadSource::ALL).as_str().into());
+        record.push(if chinese { "zh-CN" } else { "en" }.into());
+        let (needs, hobbies) = if chinese {
+            (rng.pick(ZH_NEEDS), rng.pick(ZH_HOBBIES))
+        } else {
+            (rng.pick(EN_NEEDS), rng.pick(EN_HOBBIES))
+        };
+        record.push(needs.to_string());
+        record.push(if rng.chance(50) {
+            hobbies.to_string()
+        } else {
+            String::new()
+        });
+        record.push(if rng.chance(20) {
+            if chinese {
+                "展會上交換名片，對新品感興趣。".into()
+            } else {
+                "Met at a trade fair; interested in the new range.".into()
+            }
+        } else {
+            String::new()
+        });
+        out.write_record(&record).map_err(|e| cannot(&e))?;
+    }
+    let mut inner = out.into_inner().map_err(|e| cannot(&e.to_string()))?;
+    inner.flush().map_err(|e| cannot(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generator_is_deterministic() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        let mut c = Rng::new(8);
+        let xs: Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
+        let ys: Vec<u64> = (0..5).map(|_| b.next_u64()).collect();
+        let zs: Vec<u64> = (0..5).map(|_| c.next_u64()).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs, zs);
+        assert!(Rng::new(0).next_u64() != 0);
+    }
+
+    #[test]
+    fn every_kind_has_scripts_in_both_languages() {
+        for kind in CaseKind::ALL {
+            assert!(!scripts(*kind, true).is_empty());
+            assert!(!scripts(*kind, false).is_empty());
+        }
+    }
 }

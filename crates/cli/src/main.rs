@@ -166,7 +166,23 @@ async fn run(cli: Cli) -> CliResult<()> {
             let store = open(&config).await?;
             if demo && store.customer_count().await? == 0 {
                 eprintln!("loading the demo dataset …");
-                demo::load(&store, &demo::DemoArgs::default()).await?;
+                let summary = demo::load(&store, &demo::DemoArgs::default()).await?;
+                eprintln!("{summary}");
+                // A token for the API docs' Authorize button, so a newcomer can click through.
+                if let Ok(admin) = store.user_by_email("admin@kefu.demo").await {
+                    let token = store
+                        .create_token(
+                            &Actor::cli(),
+                            &admin.id,
+                            kefu_store::users::NewToken {
+                                name: "demo".into(),
+                                scopes: None,
+                                expires_at: None,
+                            },
+                        )
+                        .await?;
+                    eprintln!("API token for the docs' Authorize button: {}", token.secret);
+                }
             }
             serve(store, &listen, &config).await
         }

@@ -18,7 +18,7 @@
 use crate::audit;
 use crate::customers::{CustomFieldDefinition, FieldSource, NewCustomer};
 use crate::sql::{Arg, Conn, q_dynamic};
-use crate::{Actor, Result, Store, StoreError, new_public_id};
+use crate::{Actor, Clock, Result, Store, StoreError, new_public_id};
 use kefu_domain::contacts::{ContactChannel, NormalisedContact};
 use kefu_domain::customers::{
     CommunicationType, CustomerKind, InformationSource, LeadSource, LifecycleState, Position,
@@ -28,6 +28,7 @@ use kefu_domain::{DomainError, Labelled, Timestamp, optional_text, required_text
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// The most rows one batch writes in one go. With 24 bound values per customer row this
 /// stays under SQLite's limit of 32766 bound parameters per statement (PostgreSQL allows
@@ -36,20 +37,6 @@ pub const MAX_BATCH_ROWS: usize = 1000;
 
 /// Bound parameters per statement: below SQLite's 32766 and PostgreSQL's 65535.
 const MAX_PARAMS: usize = 30_000;
-
-/// How many rows one `INSERT` writes. On PostgreSQL, as many as [`MAX_PARAMS`] allows:
-/// few round trips. On SQLite, one: a single-row `INSERT` without `RETURNING` needs no
-/// statement journal, while a multi-row one (or any with `RETURNING`, which SQLite runs
-/// as a trigger) opens one per statement, and inside the writer's savepoint each of
-/// those costs time in proportion to what the transaction has written so far.
-/// (Measured on 100k rows: the multi-row form grew to a second per 1000 rows.) SQLite
-/// runs in-process, so a statement per row costs microseconds.
-fn rows_per_statement(dialect: crate::Dialect, shared: usize, per_row: usize) -> usize {
-    match dialect {
-        crate::Dialect::Sqlite => 1,
-        crate::Dialect::Postgres => ((MAX_PARAMS - shared) / per_row.max(1)).max(1),
-    }
-}
 
 /// Values per lookup query (`… IN ($1, …)`). Fixed-size chunks keep the statement
 /// text the same from batch to batch, so it is prepared once; SQLite also resolves
@@ -180,7 +167,7 @@ pub struct CustomerImport {
     store: Store,
     actor: Actor,
     options: ImportOptions,
-    definitions: Vec<CustomFieldDefinition>,
+    definitions: Arc<Vec<CustomFieldDefinition>>,
     /// The open transaction.
     tx: Option<Conn>,
     atomic: bool,
@@ -200,7 +187,7 @@ impl Store {
         options: ImportOptions,
         atomic: bool,
     ) -> Result<CustomerImport> {
-        let definitions = self.custom_fields().await?;
+        let definitions = Arc::new(self.custom_fields().await?);
         let mut import = CustomerImport {
             store: self.clone(),
             actor: actor.clone(),
@@ -293,50 +280,65 @@ impl CustomerImport {
         Ok(())
     }
 
+    /// A preparer for this import's rows, for use on another thread.
+    pub fn preparer(&self) -> BatchPreparer {
+        BatchPreparer {
+            clock: self.store.clock.clone(),
+            definitions: self.definitions.clone(),
+            source: self.options.source,
+        }
+    }
+
     /// Validates and writes rows (split into batches of [`MAX_BATCH_ROWS`]). On a
     /// database error the open transaction is rolled back: for a non-atomic import
     /// the rows committed before stay (see [`ImportTotals::committed_rows`]).
     pub async fn add_batch(&mut self, rows: Vec<ImportRow>) -> Result<BatchOutcome> {
+        let preparer = self.preparer();
         let mut outcome = BatchOutcome::default();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<ImportRow> = rows.by_ref().take(MAX_BATCH_ROWS).collect();
-            self.open().await?;
-            let Some(conn) = self.tx.as_mut() else {
-                return Err(StoreError::Database(
-                    "the import's transaction is closed".into(),
-                ));
-            };
-            let written = write_batch(
-                conn,
-                &self.store,
-                &self.actor,
-                &self.options,
-                &self.definitions,
-                &self.totals.import_id,
-                chunk,
-            )
-            .await;
-            let part = match written {
-                Ok(part) => part,
-                Err(error) => {
-                    self.tx = None;
-                    self.pending = 0;
-                    self.totals.imported = self.totals.committed_rows;
-                    return Err(error);
-                }
-            };
-            self.totals.batches += 1;
-            self.pending += part.imported.len() as u64;
-            self.totals.imported += part.imported.len() as u64;
-            self.totals.rejected += part.rejected.len() as u64;
+            let part = self.add_prepared(preparer.prepare(chunk)).await?;
             outcome.imported.extend(part.imported);
             outcome.rejected.extend(part.rejected);
-            if !self.atomic && self.pending >= COMMIT_ROWS {
-                self.commit_pending().await?;
-            }
         }
         Ok(outcome)
+    }
+
+    /// Writes one batch checked by [`BatchPreparer::prepare`], as one batch (one audit
+    /// record), whatever its size.
+    pub async fn add_prepared(&mut self, batch: PreparedBatch) -> Result<BatchOutcome> {
+        self.open().await?;
+        let Some(conn) = self.tx.as_mut() else {
+            return Err(StoreError::Database(
+                "the import's transaction is closed".into(),
+            ));
+        };
+        let written = write_batch(
+            conn,
+            &self.actor,
+            &self.options,
+            &self.totals.import_id,
+            batch,
+        )
+        .await;
+        let part = match written {
+            Ok(part) => part,
+            Err(error) => {
+                self.tx = None;
+                self.pending = 0;
+                self.totals.imported = self.totals.committed_rows;
+                return Err(error);
+            }
+        };
+        self.totals.batches += 1;
+        self.pending += part.imported.len() as u64;
+        self.totals.imported += part.imported.len() as u64;
+        self.totals.rejected += part.rejected.len() as u64;
+        if !self.atomic && self.pending >= COMMIT_ROWS {
+            self.commit_pending().await?;
+        }
+        Ok(part)
     }
 
     /// Commits what the import wrote.
@@ -357,6 +359,58 @@ impl CustomerImport {
         self.totals.imported = self.totals.committed_rows;
         self.totals.committed = false;
         Ok(self.totals)
+    }
+}
+
+/// Checks rows on their own — validation, sort key, search text, field sources —
+/// without the database, so that a caller can do it on another thread while the
+/// previous batch is written. Made by [`CustomerImport::preparer`].
+#[derive(Clone)]
+pub struct BatchPreparer {
+    clock: Arc<dyn Clock>,
+    definitions: Arc<Vec<CustomFieldDefinition>>,
+    source: InformationSource,
+}
+
+/// Rows checked by a [`BatchPreparer`], for [`CustomerImport::add_prepared`].
+pub struct PreparedBatch {
+    /// When the rows were checked; their creation time.
+    now: i64,
+    rows: Vec<Option<Prepared>>,
+    rejected: Vec<RowError>,
+}
+
+impl PreparedBatch {
+    /// Rows in the batch, rejected ones included.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+impl BatchPreparer {
+    pub fn prepare(&self, rows: Vec<ImportRow>) -> PreparedBatch {
+        let now = self.clock.now_ms();
+        let mut sources = SourcesCache {
+            at: now,
+            cache: HashMap::new(),
+        };
+        let mut prepared = Vec::with_capacity(rows.len());
+        let mut rejected = Vec::new();
+        for row in rows {
+            match prepare(row, &self.definitions, self.source, &mut sources) {
+                Ok(p) => prepared.push(Some(p)),
+                Err(e) => rejected.push(e),
+            }
+        }
+        PreparedBatch {
+            now,
+            rows: prepared,
+            rejected,
+        }
     }
 }
 
@@ -636,34 +690,27 @@ fn prepare(
 
 /// Builds `INSERT … VALUES (…), (…)` statements over `rows`, each under the parameter
 /// limit. `shared` values are bound first as `$1…$k`; `template` is one row's `VALUES`
-/// tuple in which each `?` is the next value `bind_row` binds for that row.
+/// tuple in which each `?` is the next value `bind_row` binds for that row (it may move
+/// values out of the row).
 fn insert_statements<T>(
-    dialect: crate::Dialect,
     head: &str,
     shared: &[Arg],
     template: &str,
     tail: &str,
-    rows: &[T],
-    mut bind_row: impl FnMut(&T, &mut Vec<Arg>),
+    rows: &mut [T],
+    mut bind_row: impl FnMut(&mut T, &mut Vec<Arg>),
 ) -> Vec<crate::sql::Q> {
     use std::fmt::Write as _;
     let per_row = template.matches('?').count();
     let pieces: Vec<&str> = template.split('?').collect();
-    let rows_per_statement = rows_per_statement(dialect, shared.len(), per_row);
-    let mut statements = Vec::new();
-    for chunk in rows.chunks(rows_per_statement) {
-        let mut sql =
-            String::with_capacity(head.len() + chunk.len() * (template.len() + per_row * 6));
+    let text = |rows: usize| {
+        let mut sql = String::with_capacity(head.len() + rows * (template.len() + per_row * 6));
         sql.push_str(head);
-        let mut args: Vec<Arg> = Vec::with_capacity(shared.len() + chunk.len() * per_row);
-        args.extend(shared.iter().cloned());
-        for (i, row) in chunk.iter().enumerate() {
-            if i > 0 {
+        for row in 0..rows {
+            if row > 0 {
                 sql.push_str(", ");
             }
-            let first = args.len() + 1;
-            bind_row(row, &mut args);
-            debug_assert_eq!(args.len() + 1 - first, per_row);
+            let first = shared.len() + row * per_row + 1;
             for (n, piece) in pieces.iter().enumerate() {
                 sql.push_str(piece);
                 if n + 1 < pieces.len() {
@@ -672,7 +719,18 @@ fn insert_statements<T>(
             }
         }
         sql.push_str(tail);
-        let mut query = q_dynamic(sql);
+        sql
+    };
+    let rows_per_statement = ((MAX_PARAMS - shared.len()) / per_row.max(1)).max(1);
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(rows_per_statement));
+    for chunk in rows.chunks_mut(rows_per_statement) {
+        let mut query = q_dynamic(text(chunk.len()));
+        let mut args: Vec<Arg> = Vec::with_capacity(shared.len() + chunk.len() * per_row);
+        args.extend(shared.iter().cloned());
+        for row in chunk.iter_mut() {
+            bind_row(row, &mut args);
+        }
+        debug_assert_eq!(args.len(), shared.len() + chunk.len() * per_row);
         for arg in args {
             query = query.bind(arg);
         }
@@ -699,27 +757,16 @@ impl Placeholders {
 
 async fn write_batch(
     conn: &mut Conn,
-    store: &Store,
     actor: &Actor,
     options: &ImportOptions,
-    definitions: &[CustomFieldDefinition],
     import_id: &str,
-    rows: Vec<ImportRow>,
+    batch: PreparedBatch,
 ) -> Result<BatchOutcome> {
-    let now = store.now_ms();
-    let t0 = std::time::Instant::now();
-    let mut rejected: Vec<RowError> = Vec::new();
-    let mut sources = SourcesCache {
-        at: now,
-        cache: HashMap::new(),
-    };
-    let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(rows.len());
-    for row in rows {
-        match prepare(row, definitions, options.source, &mut sources) {
-            Ok(p) => prepared.push(Some(p)),
-            Err(e) => rejected.push(e),
-        }
-    }
+    let PreparedBatch {
+        now,
+        rows: mut prepared,
+        mut rejected,
+    } = batch;
 
     // Contacts: unique within the batch (the first row keeps it) and in the database.
     let mut seen: HashMap<(ContactChannel, &str), u64> = HashMap::new();
@@ -749,9 +796,7 @@ async fn write_batch(
     drop(seen);
     apply_rejections(&mut prepared, &mut rejected, reject);
 
-    let t1 = t0.elapsed();
     let stored = stored_contacts(conn, &prepared).await?;
-    let t2 = t0.elapsed();
     if !stored.is_empty() {
         let mut reject = Vec::new();
         for (index, row) in prepared.iter().enumerate() {
@@ -790,7 +835,7 @@ async fn write_batch(
         Some(Ref::InBatch(index)) => Some(Ref::InBatch(position[index])),
         other => other,
     };
-    let rows: Vec<Prepared> = prepared
+    let mut rows: Vec<Prepared> = prepared
         .into_iter()
         .flatten()
         .map(|mut row| {
@@ -808,88 +853,11 @@ async fn write_batch(
     }
 
     // The customers. Shared: $1 = now, $2 = the creating user.
-    let dialect = conn.dialect();
-    let t3 = t0.elapsed();
-    let keys = insert_customers(conn, dialect, &rows, now, actor).await?;
-    let t4 = t0.elapsed();
-    let key_of = |index: usize| keys[index];
-
-    // References to rows of this batch are set once those rows have keys.
-    for (index, row) in rows.iter().enumerate() {
-        let organization = match row.organization {
-            Some(Ref::InBatch(target)) => Some(key_of(target)),
-            _ => None,
-        };
-        let referrer = match row.referrer {
-            Some(Ref::InBatch(target)) => Some(key_of(target)),
-            _ => None,
-        };
-        if organization.is_some() || referrer.is_some() {
-            conn.execute(
-                q_dynamic("UPDATE customers SET organization_id = COALESCE($1, organization_id), referrer_id = COALESCE($2, referrer_id) WHERE id = $3".into())
-                    .bind(organization)
-                    .bind(referrer)
-                    .bind(key_of(index)),
-            )
-            .await?;
-        }
+    match conn {
+        Conn::Sqlite(handle) => write_rows_sqlite(handle.connection(), &rows, now, actor)?,
+        _ => write_rows(conn, &mut rows, now, actor).await?,
     }
 
-    // Contacts: $1 = now.
-    let contacts: Vec<(i64, &PreparedContact, InformationSource)> = rows
-        .iter()
-        .enumerate()
-        .flat_map(|(index, row)| row.contacts.iter().map(move |c| (index, c, row.source)))
-        .map(|(index, c, source)| (key_of(index), c, source))
-        .collect();
-    if !contacts.is_empty() {
-        let statements = insert_statements(
-            dialect,
-            "INSERT INTO customer_contacts (public_id, customer_id, channel, value, display_value, is_primary, source, created_at) VALUES ",
-            &[Arg::Int(Some(now))],
-            "(?, ?, ?, ?, ?, ?, ?, $1)",
-            "",
-            &contacts,
-            |(key, contact, source), args| {
-                args.push(Arg::Text(Some(new_public_id())));
-                args.push(Arg::Int(Some(*key)));
-                args.push(Arg::Text(Some(contact.channel.as_str().to_string())));
-                args.push(Arg::Text(Some(contact.value.clone())));
-                args.push(Arg::Text(Some(contact.display.clone())));
-                args.push(Arg::Bool(Some(contact.is_primary)));
-                args.push(Arg::Text(Some(source.as_str().to_string())));
-            },
-        );
-        run_all(conn, statements).await?;
-    }
-
-    let t5 = t0.elapsed();
-    // The first lifecycle state: $1 = reason, $2 = actor id, $3 = actor label, $4 = now.
-    let transitions: Vec<(i64, LifecycleState)> = rows
-        .iter()
-        .enumerate()
-        .map(|(index, row)| (key_of(index), row.lifecycle))
-        .collect();
-    let statements = insert_statements(
-        dialect,
-        "INSERT INTO lifecycle_transitions (customer_id, from_state, to_state, reason, actor_id, actor_label, at) VALUES ",
-        &[
-            Arg::Text(Some("imported".into())),
-            Arg::Int(actor.user_id),
-            Arg::Text(Some(actor.label.clone())),
-            Arg::Int(Some(now)),
-        ],
-        "(?, NULL, ?, $1, $2, $3, $4)",
-        "",
-        &transitions,
-        |(key, lifecycle), args| {
-            args.push(Arg::Int(Some(*key)));
-            args.push(Arg::Text(Some(lifecycle.as_str().to_string())));
-        },
-    );
-    run_all(conn, statements).await?;
-
-    let t6 = t0.elapsed();
     let imported: Vec<ImportedCustomer> = rows
         .iter()
         .map(|row| ImportedCustomer {
@@ -917,20 +885,185 @@ async fn write_batch(
         Some(&after),
     )
     .await?;
-    let t7 = t0.elapsed();
-    if std::env::var("KEFU_IMPORT_TIMING").is_ok() {
-        eprintln!(
-            "prep {:?} dup {:?} misc {:?} cust {:?} contacts {:?} life {:?} audit {:?}",
-            t1,
-            t2 - t1,
-            t3 - t2,
-            t4 - t3,
-            t5 - t4,
-            t6 - t5,
-            t7 - t6
-        );
-    }
     Ok(BatchOutcome { imported, rejected })
+}
+
+/// Writes checked rows with multi-row statements through the portable layer (what
+/// PostgreSQL gets: few round trips, `RETURNING` for the keys).
+async fn write_rows(conn: &mut Conn, rows: &mut [Prepared], now: i64, actor: &Actor) -> Result<()> {
+    let keys = insert_customers(conn, rows, now, actor).await?;
+    let key_of = |index: usize| keys[index];
+
+    // References to rows of this batch are set once those rows have keys.
+    for (index, row) in rows.iter().enumerate() {
+        let organization = match row.organization {
+            Some(Ref::InBatch(target)) => Some(key_of(target)),
+            _ => None,
+        };
+        let referrer = match row.referrer {
+            Some(Ref::InBatch(target)) => Some(key_of(target)),
+            _ => None,
+        };
+        if organization.is_some() || referrer.is_some() {
+            conn.execute(
+                q_dynamic("UPDATE customers SET organization_id = COALESCE($1, organization_id), referrer_id = COALESCE($2, referrer_id) WHERE id = $3".into())
+                    .bind(organization)
+                    .bind(referrer)
+                    .bind(key_of(index)),
+            )
+            .await?;
+        }
+    }
+
+    // Contacts: $1 = now.
+    let mut contacts: Vec<(i64, PreparedContact, InformationSource)> = Vec::new();
+    for (index, row) in rows.iter_mut().enumerate() {
+        let source = row.source;
+        for contact in std::mem::take(&mut row.contacts) {
+            contacts.push((key_of(index), contact, source));
+        }
+    }
+    if !contacts.is_empty() {
+        let statements = insert_statements(
+            "INSERT INTO customer_contacts (public_id, customer_id, channel, value, display_value, is_primary, source, created_at) VALUES ",
+            &[Arg::Int(Some(now))],
+            "(?, ?, ?, ?, ?, ?, ?, $1)",
+            "",
+            &mut contacts,
+            |(key, contact, source): &mut (i64, PreparedContact, InformationSource), args| {
+                args.push(Arg::Text(Some(new_public_id())));
+                args.push(Arg::Int(Some(*key)));
+                args.push(Arg::Text(Some(contact.channel.as_str().to_string())));
+                args.push(Arg::Text(Some(std::mem::take(&mut contact.value))));
+                args.push(Arg::Text(Some(std::mem::take(&mut contact.display))));
+                args.push(Arg::Bool(Some(contact.is_primary)));
+                args.push(Arg::Text(Some(source.as_str().to_string())));
+            },
+        );
+        run_all(conn, statements).await?;
+    }
+
+    // The first lifecycle state: $1 = reason, $2 = actor id, $3 = actor label, $4 = now.
+    let mut transitions: Vec<(i64, LifecycleState)> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| (key_of(index), row.lifecycle))
+        .collect();
+    let statements = insert_statements(
+        "INSERT INTO lifecycle_transitions (customer_id, from_state, to_state, reason, actor_id, actor_label, at) VALUES ",
+        &[
+            Arg::Text(Some("imported".into())),
+            Arg::Int(actor.user_id),
+            Arg::Text(Some(actor.label.clone())),
+            Arg::Int(Some(now)),
+        ],
+        "(?, NULL, ?, $1, $2, $3, $4)",
+        "",
+        &mut transitions,
+        |(key, lifecycle): &mut (i64, LifecycleState), args| {
+            args.push(Arg::Int(Some(*key)));
+            args.push(Arg::Text(Some(lifecycle.as_str().to_string())));
+        },
+    );
+    run_all(conn, statements).await?;
+    Ok(())
+}
+
+/// Writes checked rows on SQLite. The writer has the database to itself for the
+/// transaction, and SQLite runs in this process, so rows go in one by one through
+/// statements prepared once and bound by position: a single-row `INSERT` needs no
+/// statement journal, `last_insert_rowid` gives each key without `RETURNING` (which
+/// SQLite runs as a trigger, with a statement journal), and nothing is copied into
+/// intermediate argument lists. The SQL is the portable layer's, with `?N` parameters.
+fn write_rows_sqlite(
+    connection: &rusqlite::Connection,
+    rows: &[Prepared],
+    now: i64,
+    actor: &Actor,
+) -> Result<()> {
+    use rusqlite::params;
+    let stored = |reference: Option<Ref>| match reference {
+        Some(Ref::Stored(key)) => Some(key),
+        _ => None,
+    };
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO customers (public_id, kind, name, organization_id, value_class, position, supply_chain_role, lifecycle, lead_source, referrer_id, qualification_need, qualification_ability_to_pay, qualification_authority, communication_type, language, needs, hobbies, notes, lost_at, lost_reason, custom_fields, field_sources, search_text, sort_key, lifecycle_changed_at, created_by, created_at, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?25, ?25, 1)",
+    )?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        insert.execute(params![
+            row.public_id,
+            row.kind.as_str(),
+            row.name,
+            stored(row.organization),
+            row.value_class.as_str(),
+            row.position.as_str(),
+            row.supply_chain_role.map(Labelled::as_str),
+            row.lifecycle.as_str(),
+            row.lead_source.map(Labelled::as_str),
+            stored(row.referrer),
+            row.qualification.need,
+            row.qualification.ability_to_pay,
+            row.qualification.authority,
+            row.communication_type.map(Labelled::as_str),
+            row.language,
+            row.needs,
+            row.hobbies,
+            row.notes,
+            row.lost_reason.is_some().then_some(now),
+            row.lost_reason,
+            row.custom_fields,
+            row.field_sources,
+            row.search_text,
+            row.sort_key,
+            now,
+            actor.user_id,
+        ])?;
+        keys.push(connection.last_insert_rowid());
+    }
+    // References to rows of this batch are set once those rows have keys.
+    for (index, row) in rows.iter().enumerate() {
+        let in_batch = |reference: Option<Ref>| match reference {
+            Some(Ref::InBatch(target)) => Some(keys[target]),
+            _ => None,
+        };
+        let (organization, referrer) = (in_batch(row.organization), in_batch(row.referrer));
+        if organization.is_some() || referrer.is_some() {
+            connection
+                .prepare_cached("UPDATE customers SET organization_id = COALESCE(?1, organization_id), referrer_id = COALESCE(?2, referrer_id) WHERE id = ?3")?
+                .execute(params![organization, referrer, keys[index]])?;
+        }
+    }
+    let mut contact = connection.prepare_cached(
+        "INSERT INTO customer_contacts (public_id, customer_id, channel, value, display_value, is_primary, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (row, key) in rows.iter().zip(&keys) {
+        for c in &row.contacts {
+            contact.execute(params![
+                new_public_id(),
+                key,
+                c.channel.as_str(),
+                c.value,
+                c.display,
+                c.is_primary,
+                row.source.as_str(),
+                now,
+            ])?;
+        }
+    }
+    let mut transition = connection.prepare_cached(
+        "INSERT INTO lifecycle_transitions (customer_id, from_state, to_state, reason, actor_id, actor_label, at) VALUES (?1, NULL, ?2, 'imported', ?3, ?4, ?5)",
+    )?;
+    for (row, key) in rows.iter().zip(&keys) {
+        transition.execute(params![
+            key,
+            row.lifecycle.as_str(),
+            actor.user_id,
+            actor.label,
+            now
+        ])?;
+    }
+    Ok(())
 }
 
 /// Runs statements whose placeholders were numbered per statement.
@@ -1163,23 +1296,17 @@ async fn resolve_references(
 /// Inserts the customers and returns their keys, in the order of `rows`.
 async fn insert_customers(
     conn: &mut Conn,
-    dialect: crate::Dialect,
-    rows: &[Prepared],
+    rows: &mut [Prepared],
     now: i64,
     actor: &Actor,
 ) -> Result<Vec<i64>> {
     let statements = insert_statements(
-        dialect,
         "INSERT INTO customers (public_id, kind, name, organization_id, value_class, position, supply_chain_role, lifecycle, lead_source, referrer_id, qualification_need, qualification_ability_to_pay, qualification_authority, communication_type, language, needs, hobbies, notes, lost_at, lost_reason, custom_fields, field_sources, search_text, sort_key, lifecycle_changed_at, created_by, created_at, updated_at, version) VALUES ",
         &[Arg::Int(Some(now)), Arg::Int(actor.user_id)],
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, $1, $2, $1, $1, 1)",
-        if dialect == crate::Dialect::Postgres {
-            " RETURNING id, public_id"
-        } else {
-            ""
-        },
+        " RETURNING id, public_id",
         rows,
-        |row: &Prepared, args| {
+        |row: &mut Prepared, args| {
             let stored = |r: Option<Ref>| match r {
                 Some(Ref::Stored(key)) => Some(key),
                 _ => None,
@@ -1188,7 +1315,7 @@ async fn insert_customers(
             let label = |s: Option<&'static str>| Arg::Text(s.map(str::to_string));
             args.push(text(&row.public_id));
             args.push(text(row.kind.as_str()));
-            args.push(text(&row.name));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.name))));
             args.push(Arg::Int(stored(row.organization)));
             args.push(text(row.value_class.as_str()));
             args.push(text(row.position.as_str()));
@@ -1200,34 +1327,22 @@ async fn insert_customers(
             args.push(Arg::Bool(row.qualification.ability_to_pay));
             args.push(Arg::Bool(row.qualification.authority));
             args.push(label(row.communication_type.map(Labelled::as_str)));
-            args.push(text(&row.language));
-            args.push(text(&row.needs));
-            args.push(text(&row.hobbies));
-            args.push(text(&row.notes));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.language))));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.needs))));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.hobbies))));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.notes))));
             args.push(Arg::Int(row.lost_reason.is_some().then_some(now)));
-            args.push(Arg::Text(row.lost_reason.clone()));
-            args.push(text(&row.custom_fields));
-            args.push(text(&row.field_sources));
-            args.push(text(&row.search_text));
-            args.push(text(&row.sort_key));
+            args.push(Arg::Text(row.lost_reason.take()));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.custom_fields))));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.field_sources))));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.search_text))));
+            args.push(Arg::Text(Some(std::mem::take(&mut row.sort_key))));
         },
     );
     let mut by_public_id: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-    match dialect {
-        crate::Dialect::Postgres => {
-            for statement in statements {
-                for row in conn.fetch_all(statement).await? {
-                    by_public_id.insert(row.get("public_id")?, row.get("id")?);
-                }
-            }
-        }
-        crate::Dialect::Sqlite => {
-            // No RETURNING (see `rows_per_statement`): the keys are read back by id.
-            run_all(conn, statements).await?;
-            let ids: Vec<String> = rows.iter().map(|row| row.public_id.clone()).collect();
-            for (public_id, (key, _)) in lookup_customers(conn, &ids).await? {
-                by_public_id.insert(public_id, key);
-            }
+    for statement in statements {
+        for row in conn.fetch_all(statement).await? {
+            by_public_id.insert(row.get("public_id")?, row.get("id")?);
         }
     }
     rows.iter()

@@ -234,10 +234,12 @@ fn placeholder_order(sql: &str) -> Vec<usize> {
                 while end < bytes.len() && bytes[end].is_ascii_digit() {
                     end += 1;
                 }
-                if let Ok(number) = sql[start..end].parse::<usize>() {
-                    if seen.insert(number) {
-                        order.push(number);
-                    }
+                if let Some(number) = sql[start..end]
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| seen.insert(*n))
+                {
+                    order.push(number);
                 }
                 index = end.max(start);
             }
