@@ -415,14 +415,15 @@ impl Server {
         let server = Server { child, address };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(mut client) = Client::connect(address).await {
-                if client
+            let healthy = match Client::connect(address).await {
+                Ok(mut client) => client
                     .send("GET", "/api/v1/health", "-", None)
                     .await
-                    .unwrap_or(false)
-                {
-                    return Ok(server);
-                }
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if healthy {
+                return Ok(server);
             }
             if Instant::now() > deadline {
                 return Err(CliError(

@@ -994,7 +994,7 @@ impl<'a> Demo<'a> {
                         contacts.push(NewContact {
                             channel: ContactChannel::Wechat,
                             value: format!("wx_{}{i}", romanised.replace('.', "")),
-                            is_primary: false,
+                            is_primary: true,
                         });
                     }
                 } else if rng.chance(70) {
@@ -1007,7 +1007,7 @@ impl<'a> Demo<'a> {
                         contacts.push(NewContact {
                             channel: ContactChannel::Whatsapp,
                             value: format!("+8529{:03}{:04}", i % 1000, i % 10_000),
-                            is_primary: false,
+                            is_primary: true,
                         });
                     }
                 }
@@ -1393,11 +1393,7 @@ impl<'a> Demo<'a> {
         };
         let fill = Fill {
             name: display_name,
-            product: if chinese {
-                *rng.pick(ZH_PRODUCTS)
-            } else {
-                *rng.pick(EN_PRODUCTS)
-            },
+            product: rng.pick::<&str>(if chinese { ZH_PRODUCTS } else { EN_PRODUCTS }),
             order: format!(
                 "{}{:06}",
                 if chinese { "DD" } else { "SO-" },
@@ -1409,7 +1405,7 @@ impl<'a> Demo<'a> {
             } else {
                 format!("${}.{:02}", rng.range(9, 2_000), rng.below(100))
             },
-            city: *rng.pick(ZH_CITIES),
+            city: rng.pick::<&str>(ZH_CITIES),
             company: self.customers[customer]
                 .organization
                 .map(|o| self.customers[o].name.clone())
