@@ -1488,12 +1488,14 @@ impl<'a> Demo<'a> {
         let rng = &mut self.rng;
         // How far the case gets: 0 = still new, 1 = answered (open), 2 = waiting on the
         // customer, 3 = on hold, 4 = solved, 5 = closed.
-        let outcome = match rng.below(20) {
-            0 => 0,
-            1 | 2 => 1,
-            3 | 4 => 2,
-            5 => 3,
-            6..=10 => 4,
+        // The first six cases (one of each kind) end in every state, closed to new.
+        let outcome = match (index, rng.below(20)) {
+            (0..=5, _) => 5 - index,
+            (_, 0) => 0,
+            (_, 1 | 2) => 1,
+            (_, 3 | 4) => 2,
+            (_, 5) => 3,
+            (_, 6..=10) => 4,
             _ => 5,
         };
         let gap = |rng: &mut Rng| rng.range(20 * MINUTE, 20 * HOUR);
@@ -1501,7 +1503,7 @@ impl<'a> Demo<'a> {
         let mut owner = assignee;
         // A duplicate now and then: the customer writes again about the same thing, and
         // an agent merges it into the first case.
-        if rng.chance(6) {
+        if index == 6 || rng.chance(6) {
             let duplicate = self.cases.len();
             let subject = if chinese {
                 format!("回覆：{}", self.cases[index].subject)

@@ -494,17 +494,18 @@ impl SourcesCache {
         let build = |at: i64| {
             let mut sources = BTreeMap::new();
             for (bit, field) in BUILTIN_FIELDS.iter().enumerate() {
-                if present & (1 << bit) != 0 {
-                    if let Some(kind) = builtin_field_kind(field) {
-                        sources.insert(
-                            field.to_string(),
-                            FieldSource {
-                                kind,
-                                source,
-                                at: Timestamp(at),
-                            },
-                        );
-                    }
+                if present & (1 << bit) == 0 {
+                    continue;
+                }
+                if let Some(kind) = builtin_field_kind(field) {
+                    sources.insert(
+                        field.to_string(),
+                        FieldSource {
+                            kind,
+                            source,
+                            at: Timestamp(at),
+                        },
+                    );
                 }
             }
             for (field, kind) in custom {
@@ -1232,8 +1233,8 @@ async fn resolve_references(
     // Rows written by this batch so far (in line order): public id → (index, kind).
     let mut earlier: HashMap<String, (usize, CustomerKind)> = HashMap::new();
     let organisation = CustomerKind::Organization.as_str();
-    for index in 0..prepared.len() {
-        let Some(row) = prepared[index].as_mut() else {
+    for (index, slot) in prepared.iter_mut().enumerate() {
+        let Some(row) = slot.as_mut() else {
             continue;
         };
         let resolve = |id: &str,
@@ -1272,12 +1273,10 @@ async fn resolve_references(
                 Err(e) => result = Err(e),
             }
         }
-        if result.is_ok() {
-            if let Some(id) = row.referrer_ref.as_deref() {
-                match resolve(id, "referrer_id") {
-                    Ok((reference, _)) => row.referrer = Some(reference),
-                    Err(e) => result = Err(e),
-                }
+        if let (Ok(()), Some(id)) = (&result, row.referrer_ref.as_deref()) {
+            match resolve(id, "referrer_id") {
+                Ok((reference, _)) => row.referrer = Some(reference),
+                Err(e) => result = Err(e),
             }
         }
         match result {
@@ -1285,7 +1284,7 @@ async fn resolve_references(
                 earlier.insert(row.public_id.clone(), (index, row.kind));
             }
             Err(error) => {
-                prepared[index] = None;
+                *slot = None;
                 rejected.push(error);
             }
         }

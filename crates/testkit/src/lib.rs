@@ -271,7 +271,7 @@ pub fn postgres_bin_dir() -> PathBuf {
 
 /// Runs an async test body once per backend, each on a fresh database:
 ///
-/// ```ignore
+/// ```text
 /// kefu_testkit::conformance!(creates_a_customer, rejects_duplicate_contacts);
 /// async fn creates_a_customer(store: Store) { … }
 /// ```
