@@ -65,18 +65,24 @@ impl Default for DemoArgs {
     }
 }
 
+/// `kefu demo --write-csv FILE`: writes sample rows for the importer and touches no
+/// database (so it opens none).
+pub fn write_csv(path: &std::path::Path, args: &DemoArgs) -> CliResult<String> {
+    let started = std::time::Instant::now();
+    write_sample_csv(path, args.rows, args.seed)?;
+    Ok(format!(
+        "wrote {} customer rows to {} in {:.1} s (seed {}); import them with `kefu import customers {}`",
+        args.rows,
+        path.display(),
+        started.elapsed().as_secs_f64(),
+        args.seed,
+        path.display()
+    ))
+}
+
 pub async fn load(store: &Store, args: &DemoArgs) -> CliResult<String> {
     if let Some(path) = &args.write_csv {
-        let started = std::time::Instant::now();
-        write_sample_csv(path, args.rows, args.seed)?;
-        return Ok(format!(
-            "wrote {} customer rows to {} in {:.1} s (seed {}); import them with `kefu import customers {}`",
-            args.rows,
-            path.display(),
-            started.elapsed().as_secs_f64(),
-            args.seed,
-            path.display()
-        ));
+        return write_csv(path, args);
     }
     if store.user_by_email(ADMIN_EMAIL).await.is_ok() {
         return Ok(format!(

@@ -274,6 +274,10 @@ async fn run(cli: Cli) -> CliResult<()> {
             store.close().await;
             result
         }
+        Command::Demo(args) if args.write_csv.is_some() => {
+            let path = args.write_csv.clone().unwrap_or_default();
+            demo::write_csv(&path, &args).map(|summary| println!("{summary}"))
+        }
         Command::Demo(args) => {
             let store = open(&config).await?;
             let result = demo::load(&store, &args).await;

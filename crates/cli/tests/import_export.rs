@@ -530,6 +530,10 @@ fn the_benchmark_sample_imports_cleanly_and_is_deterministic() {
         );
         assert!(output.status.success(), "{}", text(&output.stderr));
     }
+    assert!(
+        !dir.path().join("unused").exists(),
+        "writing a sample touches no database"
+    );
     assert_eq!(
         std::fs::read(&a).expect("a"),
         std::fs::read(&b).expect("b"),

@@ -3,7 +3,7 @@
 
 use crate::audit;
 use crate::page::{Cursor, CursorKey, Page, PageRequest, Sort};
-use crate::sql::{Arg, Builder, Conn, Row, like_escape, q};
+use crate::sql::{Arg, Builder, Conn, JsonRow, Row, like_escape, q, q_dynamic};
 use crate::timeline::{self, NewEntry};
 use crate::{Actor, Result, Store, StoreError, new_public_id, parse_public_id};
 use kefu_domain::contacts::{ContactChannel, NormalisedContact};
@@ -256,12 +256,19 @@ pub const CUSTOMER_SORTS: &[(&str, &str, bool)] = &[
     ("lifecycle_changed", "lifecycle_changed_at", false),
 ];
 
-macro_rules! customer_select {
+macro_rules! customer_columns {
     () => {
-        "SELECT c.id, c.public_id, c.kind, c.name, o.public_id AS organization_public_id, c.value_class, c.position, c.supply_chain_role, c.lifecycle, c.lifecycle_changed_at, c.lead_source, r.public_id AS referrer_public_id, c.qualification_need, c.qualification_ability_to_pay, c.qualification_authority, c.communication_type, c.language, c.needs, c.hobbies, c.notes, c.lost_at, c.lost_reason, c.custom_fields, c.field_sources, c.created_at, c.updated_at, c.version, c.sort_key FROM customers c LEFT JOIN customers o ON o.id = c.organization_id LEFT JOIN customers r ON r.id = c.referrer_id"
+        "SELECT c.id, c.public_id, c.kind, c.name, o.public_id AS organization_public_id, c.value_class, c.position, c.supply_chain_role, c.lifecycle, c.lifecycle_changed_at, c.lead_source, r.public_id AS referrer_public_id, c.qualification_need, c.qualification_ability_to_pay, c.qualification_authority, c.communication_type, c.language, c.needs, c.hobbies, c.notes, c.lost_at, c.lost_reason, c.custom_fields, c.field_sources, c.created_at, c.updated_at, c.version, c.sort_key"
     };
 }
-const SELECT: &str = customer_select!();
+macro_rules! customer_from {
+    () => {
+        " FROM customers c LEFT JOIN customers o ON o.id = c.organization_id LEFT JOIN customers r ON r.id = c.referrer_id"
+    };
+}
+const SELECT_COLUMNS: &str = customer_columns!();
+const SELECT_FROM: &str = customer_from!();
+const SELECT: &str = concat!(customer_columns!(), customer_from!());
 
 pub(crate) fn parse_optional_label<T: Labelled>(row: &Row, column: &str) -> Result<Option<T>> {
     let text: Option<String> = row.get(column)?;
@@ -380,21 +387,83 @@ async fn lock_customer(conn: &mut Conn, public_id: &str) -> Result<Customer> {
 
 async fn fetch_customer(conn: &mut Conn, public_id: &str, lock: bool) -> Result<Customer> {
     let id = parse_public_id("customer", public_id)?;
-    let sql = if lock && conn.dialect() == crate::sql::Dialect::Postgres {
-        concat!(
-            customer_select!(),
-            " WHERE c.public_id = $1 FOR UPDATE OF c"
-        )
-    } else {
-        concat!(customer_select!(), " WHERE c.public_id = $1")
-    };
+    let dialect = conn.dialect();
+    let mut sql = format!(
+        "{}, {} AS contacts_json {} WHERE c.public_id = $1",
+        SELECT_COLUMNS,
+        contacts_json(dialect),
+        SELECT_FROM
+    );
+    if lock && dialect == crate::sql::Dialect::Postgres {
+        sql.push_str(" FOR UPDATE OF c");
+    }
     let row = conn
-        .fetch_optional(q(sql).bind(id))
+        .fetch_optional(q_dynamic(sql).bind(id))
         .await?
         .ok_or_else(|| StoreError::not_found("customer", public_id))?;
-    let mut customers = vec![customer_from_row(&row)?];
-    load_contacts(conn, &mut customers).await?;
-    Ok(customers.remove(0))
+    customer_with_contacts(&row)
+}
+
+/// The customer's contacts as one JSON column (see [`Dialect::json_array`]).
+fn contacts_json(dialect: crate::sql::Dialect) -> String {
+    dialect.json_array(
+        &[
+            ("id", "x.public_id"),
+            ("channel", "x.channel"),
+            ("value", "x.value"),
+            ("display_value", "x.display_value"),
+            ("is_primary", "x.is_primary"),
+            ("source", "x.source"),
+        ],
+        "FROM customer_contacts x WHERE x.customer_id = c.id",
+        "x.is_primary DESC, x.id",
+    )
+}
+
+/// A customer row that carries a `contacts_json` column.
+fn customer_with_contacts(row: &Row) -> Result<Customer> {
+    let mut customer = customer_from_row(row)?;
+    customer.contacts = JsonRow::parse_all(row, "contacts_json")?
+        .iter()
+        .map(|c| {
+            Ok(Contact {
+                id: c.text("id")?,
+                channel: c.label("channel")?,
+                value: c.text("value")?,
+                display_value: c.text("display_value")?,
+                is_primary: c.boolean("is_primary")?,
+                source: c.label("source")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(customer)
+}
+
+/// Who referred whom, from `first` (the customer's referrer) upwards: at most ten
+/// people, stopping where the chain loops back on itself.
+async fn referrer_chain(conn: &mut Conn, first: &str) -> Result<Vec<CustomerRef>> {
+    let rows = conn
+        .fetch_all(
+            q("WITH RECURSIVE chain (id, public_id, name, referrer_id, depth) AS (\
+                 SELECT id, public_id, name, referrer_id, 1 FROM customers WHERE public_id = $1 \
+                 UNION ALL \
+                 SELECT r.id, r.public_id, r.name, r.referrer_id, chain.depth + 1 FROM chain JOIN customers r ON r.id = chain.referrer_id WHERE chain.depth < 10\
+               ) SELECT public_id, name FROM chain ORDER BY depth")
+            .bind(first),
+        )
+        .await?;
+    let mut chain: Vec<CustomerRef> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.get("public_id")?;
+        if chain.iter().any(|r| r.id == id) {
+            break;
+        }
+        chain.push(CustomerRef {
+            id,
+            name: row.get("name")?,
+        });
+    }
+    Ok(chain)
 }
 
 async fn custom_definitions(conn: &mut Conn) -> Result<Vec<CustomFieldDefinition>> {
@@ -751,86 +820,112 @@ impl Store {
 
     /// One customer with its contacts.
     pub async fn customer(&self, public_id: &str) -> Result<Customer> {
-        let mut conn = self.snapshot().await?;
-        load_customer(&mut conn, public_id).await
+        load_customer(&mut self.read(), public_id).await
     }
 
     /// One customer with everything its page shows: the referral chain, lifecycle
     /// history, the card's transactions or win-back attempts, and the strategy for its
     /// communication type.
     pub async fn customer_detail(&self, public_id: &str) -> Result<CustomerDetail> {
-        let mut conn = self.snapshot().await?;
-        let customer = load_customer(&mut conn, public_id).await?;
-        let mut referrer_chain = Vec::new();
-        let mut next = customer.referrer_id.clone();
-        while let Some(id) = next.take() {
-            if referrer_chain.len() >= 10 || referrer_chain.iter().any(|r: &CustomerRef| r.id == id)
-            {
-                break;
-            }
-            let Some(row) = conn.fetch_optional(q("SELECT c.name, r.public_id AS referrer FROM customers c LEFT JOIN customers r ON r.id = c.referrer_id WHERE c.public_id = $1").bind(id.as_str())).await? else {
-                break;
-            };
-            next = row.get("referrer")?;
-            referrer_chain.push(CustomerRef {
-                id,
-                name: row.get("name")?,
-            });
-        }
-        let history = conn
-            .fetch_all(q("SELECT from_state, to_state, reason, actor_label, at FROM lifecycle_transitions WHERE customer_id = $1 ORDER BY id DESC LIMIT 100").bind(customer.key))
+        // One statement, so one round trip and one consistent view: the customer, with
+        // its lists gathered into JSON columns. Only a referral chain needs a second.
+        let id = parse_public_id("customer", public_id)?;
+        let mut conn = self.read();
+        let dialect = conn.dialect();
+        let history = dialect.json_array(
+            &[
+                ("from", "x.from_state"),
+                ("to", "x.to_state"),
+                ("reason", "x.reason"),
+                ("actor", "x.actor_label"),
+                ("at", "x.at"),
+            ],
+            "FROM (SELECT id, from_state, to_state, reason, actor_label, at FROM lifecycle_transitions WHERE customer_id = c.id ORDER BY id DESC LIMIT 100) x",
+            "x.id DESC",
+        );
+        let transactions = dialect.json_array(
+            &[
+                ("id", "x.public_id"),
+                ("occurred_at", "x.occurred_at"),
+                ("method", "x.method"),
+                ("amount_cents", "x.amount_cents"),
+                ("currency", "x.currency"),
+                ("description", "x.description"),
+            ],
+            "FROM (SELECT id, public_id, occurred_at, method, amount_cents, currency, description FROM customer_transactions WHERE customer_id = c.id ORDER BY occurred_at DESC, id DESC LIMIT 50) x",
+            "x.occurred_at DESC, x.id DESC",
+        );
+        let win_backs = dialect.json_array(
+            &[
+                ("id", "x.public_id"),
+                ("occurred_at", "x.occurred_at"),
+                ("channel", "x.channel"),
+                ("outcome", "x.outcome"),
+                ("note", "x.note"),
+            ],
+            "FROM (SELECT id, public_id, occurred_at, channel, outcome, note FROM win_back_attempts WHERE customer_id = c.id ORDER BY occurred_at DESC, id DESC LIMIT 50) x",
+            "x.occurred_at DESC, x.id DESC",
+        );
+        // The total is summed in two halves (amount = high × 2³² + low, both SQL
+        // backends truncating division toward zero) that cannot overflow a 64-bit SUM,
+        // and put together saturating in Rust: a plain SUM would fail on overflow.
+        let sql = format!(
+            "{SELECT_COLUMNS}, {contacts} AS contacts_json, {history} AS history_json, {transactions} AS transactions_json, {win_backs} AS win_backs_json, \
+             (SELECT CAST(COALESCE(SUM(amount_cents / 4294967296), 0) AS BIGINT) FROM customer_transactions WHERE customer_id = c.id) AS spent_high, \
+             (SELECT CAST(COALESCE(SUM(amount_cents % 4294967296), 0) AS BIGINT) FROM customer_transactions WHERE customer_id = c.id) AS spent_low\
+             {SELECT_FROM} WHERE c.public_id = $1",
+            contacts = contacts_json(dialect),
+        );
+        let row = conn
+            .fetch_optional(q_dynamic(sql).bind(id.as_str()))
             .await?
+            .ok_or_else(|| StoreError::not_found("customer", public_id))?;
+        let customer = customer_with_contacts(&row)?;
+        let lifecycle_history = JsonRow::parse_all(&row, "history_json")?
             .iter()
-            .map(|row| {
+            .map(|h| {
                 Ok(LifecycleTransition {
-                    from: parse_optional_label(row, "from_state")?,
-                    to: parse_label(row, "to_state")?,
-                    reason: row.get("reason")?,
-                    actor: row.get("actor_label")?,
-                    at: Timestamp(row.get("at")?),
+                    from: h.optional_label("from")?,
+                    to: h.label("to")?,
+                    reason: h.text("reason")?,
+                    actor: h.text("actor")?,
+                    at: Timestamp(h.int("at")?),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let transactions = conn
-            .fetch_all(q("SELECT public_id, occurred_at, method, amount_cents, currency, description FROM customer_transactions WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT 50").bind(customer.key))
-            .await?
+        let transactions = JsonRow::parse_all(&row, "transactions_json")?
             .iter()
-            .map(|row| {
+            .map(|t| {
                 Ok(CustomerTransaction {
-                    id: row.get("public_id")?,
-                    occurred_at: Timestamp(row.get("occurred_at")?),
-                    method: row.get("method")?,
-                    amount_cents: row.get("amount_cents")?,
-                    currency: row.get("currency")?,
-                    description: row.get("description")?,
+                    id: t.text("id")?,
+                    occurred_at: Timestamp(t.int("occurred_at")?),
+                    method: t.text("method")?,
+                    amount_cents: t.int("amount_cents")?,
+                    currency: t.text("currency")?,
+                    description: t.text("description")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // Summed here, saturating: SQL's SUM would overflow into an error on both backends.
-        let total_spent_cents = conn
-            .fetch_all(
-                q("SELECT amount_cents FROM customer_transactions WHERE customer_id = $1")
-                    .bind(customer.key),
-            )
-            .await?
+        let win_back_attempts = JsonRow::parse_all(&row, "win_backs_json")?
             .iter()
-            .try_fold(0i64, |total, row| {
-                Ok::<i64, StoreError>(total.saturating_add(row.get::<i64>("amount_cents")?))
-            })?;
-        let win_back_attempts = conn
-            .fetch_all(q("SELECT public_id, occurred_at, channel, outcome, note FROM win_back_attempts WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT 50").bind(customer.key))
-            .await?
-            .iter()
-            .map(|row| {
+            .map(|w| {
                 Ok(WinBackAttempt {
-                    id: row.get("public_id")?,
-                    occurred_at: Timestamp(row.get("occurred_at")?),
-                    channel: parse_label(row, "channel")?,
-                    outcome: row.get("outcome")?,
-                    note: row.get("note")?,
+                    id: w.text("id")?,
+                    occurred_at: Timestamp(w.int("occurred_at")?),
+                    channel: w.label("channel")?,
+                    outcome: w.text("outcome")?,
+                    note: w.text("note")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let total = i128::from(row.get::<i64>("spent_high")?) * (1 << 32)
+            + i128::from(row.get::<i64>("spent_low")?);
+        let total_spent_cents =
+            i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX });
+        let referrer_chain = match &customer.referrer_id {
+            Some(first) => referrer_chain(&mut conn, first).await?,
+            None => Vec::new(),
+        };
         let communication_strategy = customer.communication_type.map(|t| {
             let (en, zh) = t.strategy();
             Strategy {
@@ -841,7 +936,7 @@ impl Store {
         Ok(CustomerDetail {
             customer,
             referrer_chain,
-            lifecycle_history: history,
+            lifecycle_history,
             transactions,
             total_spent_cents,
             win_back_attempts,

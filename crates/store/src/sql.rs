@@ -529,6 +529,102 @@ impl Builder {
     }
 }
 
+impl Dialect {
+    /// A scalar subquery that gathers rows into one JSON array of objects, as text, so
+    /// that a page's related lists come back with its main row in one round trip.
+    ///
+    /// `fields` pairs each object key with the expression that fills it; `from` is the
+    /// rest of the subquery (`FROM … WHERE …`, usually a derived table that applies the
+    /// `LIMIT`); `order_by` orders the array. No rows give `[]`. Booleans come back as
+    /// `0`/`1` from SQLite and `true`/`false` from PostgreSQL: read them with
+    /// [`JsonRow::boolean`].
+    pub fn json_array(self, fields: &[(&str, &str)], from: &str, order_by: &str) -> String {
+        let pairs = fields
+            .iter()
+            .map(|(key, expression)| format!("'{key}', {expression}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self {
+            Dialect::Sqlite => format!(
+                "(SELECT json_group_array(json_object({pairs}) ORDER BY {order_by}) {from})"
+            ),
+            Dialect::Postgres => format!(
+                "(SELECT COALESCE(json_agg(json_build_object({pairs}) ORDER BY {order_by}), '[]')::text {from})"
+            ),
+        }
+    }
+}
+
+/// One object of a [`Dialect::json_array`] column, read with the same typed care as a
+/// [`Row`].
+pub struct JsonRow(serde_json::Map<String, serde_json::Value>);
+
+impl JsonRow {
+    /// Parses a column produced by [`Dialect::json_array`].
+    pub fn parse_all(row: &Row, column: &str) -> Result<Vec<JsonRow>, StoreError> {
+        let text: String = row.get(column)?;
+        let values: Vec<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_str(&text)
+                .map_err(|error| StoreError::Database(format!("column {column}: {error}")))?;
+        Ok(values.into_iter().map(JsonRow).collect())
+    }
+
+    fn field(&self, key: &str) -> Result<&serde_json::Value, StoreError> {
+        self.0
+            .get(key)
+            .ok_or_else(|| StoreError::Database(format!("no field {key}")))
+    }
+
+    fn wrong(key: &str, wanted: &str) -> StoreError {
+        StoreError::Database(format!("field {key} is not {wanted}"))
+    }
+
+    pub fn text(&self, key: &str) -> Result<String, StoreError> {
+        self.optional_text(key)?
+            .ok_or_else(|| Self::wrong(key, "text"))
+    }
+
+    pub fn optional_text(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self.field(key)? {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(text) => Ok(Some(text.clone())),
+            _ => Err(Self::wrong(key, "text")),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Result<i64, StoreError> {
+        self.field(key)?
+            .as_i64()
+            .ok_or_else(|| Self::wrong(key, "an integer"))
+    }
+
+    /// A boolean column: JSON `true`/`false` (PostgreSQL) or `1`/`0` (SQLite).
+    pub fn boolean(&self, key: &str) -> Result<bool, StoreError> {
+        match self.field(key)? {
+            serde_json::Value::Bool(value) => Ok(*value),
+            serde_json::Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+            serde_json::Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+            _ => Err(Self::wrong(key, "a boolean")),
+        }
+    }
+
+    pub fn label<T: kefu_domain::Labelled>(&self, key: &str) -> Result<T, StoreError> {
+        let text = self.text(key)?;
+        T::parse(&text).map_err(|e| StoreError::Database(format!("stored {key}: {e}")))
+    }
+
+    pub fn optional_label<T: kefu_domain::Labelled>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.optional_text(key)?
+            .map(|text| {
+                T::parse(&text).map_err(|e| StoreError::Database(format!("stored {key}: {e}")))
+            })
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,18 +152,20 @@ impl Store {
         let limit = page.limit()?;
         let mut builder = Builder::new(SELECT);
         builder.push(" WHERE 1 = 1");
-        let mut conn = self.snapshot().await?;
-        if let Some(id) = &filter.customer_id {
-            let id = parse_public_id("customer", id)?;
-            let key = conn
-                .fetch_optional(
-                    q("SELECT id FROM customers WHERE public_id = $1").bind(id.as_str()),
-                )
-                .await?
-                .ok_or_else(|| StoreError::not_found("customer", id.as_str()))?
-                .get::<i64>("id")?;
-            builder.and("t.customer_id = $?", key);
-        }
+        // One statement: the customer's key is looked up inside it, and whether the
+        // customer exists is asked only when the page comes back empty.
+        let mut conn = self.read();
+        let customer = match &filter.customer_id {
+            Some(id) => {
+                let id = parse_public_id("customer", id)?;
+                builder.and(
+                    "t.customer_id = (SELECT id FROM customers WHERE public_id = $?)",
+                    id.as_str(),
+                );
+                Some(id)
+            }
+            None => None,
+        };
         if let Some(id) = &filter.case_id {
             let id = parse_public_id("case", id)?;
             builder.and("ca.public_id = $?", id);
@@ -209,6 +211,17 @@ impl Store {
             limit + 1
         ));
         let rows = conn.fetch_all(builder.query()).await?;
+        if rows.is_empty()
+            && let Some(id) = customer
+            && conn
+                .fetch_optional(
+                    q("SELECT id FROM customers WHERE public_id = $1").bind(id.as_str()),
+                )
+                .await?
+                .is_none()
+        {
+            return Err(StoreError::not_found("customer", id.as_str()));
+        }
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
             items.push((row.get::<i64>("id")?, entry_from_row(row)?));

@@ -498,11 +498,36 @@ impl Store {
     }
 
     pub async fn logout(&self, session_token: &str) -> Result<()> {
+        let now = self.now_ms();
         let mut conn = self.write().await?;
+        let user = conn
+            .fetch_optional(
+                q("SELECT u.id, u.public_id, u.email FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1")
+                    .bind(token_hash(session_token)),
+            )
+            .await?;
         conn.execute(
             q("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash(session_token)),
         )
         .await?;
+        // Logging out of a session that is already gone changes nothing: no record.
+        if let Some(user) = user {
+            let public_id: String = user.get("public_id")?;
+            audit::record(
+                &mut conn,
+                &Actor {
+                    user_id: Some(user.get("id")?),
+                    label: user.get("email")?,
+                },
+                now,
+                "logout",
+                "user",
+                &public_id,
+                None,
+                None,
+            )
+            .await?;
+        }
         conn.commit().await
     }
 

@@ -1894,6 +1894,25 @@ async fn transactions_are_recorded(store: Store) {
     assert_eq!(detail.transactions[0].amount_cents, 151);
     assert_eq!(detail.transactions[49].amount_cents, 102);
     assert_eq!(detail.total_spent_cents, (100..152).sum::<i64>());
+    // Refunds and purchases near the limit, on both sides of 2³²: the total is exact.
+    let big = person(&store, "大客戶").await;
+    let amounts = [
+        100_000_000_000_000,
+        -4_294_967_297,
+        99_999_999_999_999,
+        -100_000_000_000_000,
+        4_294_967_295,
+        -7,
+    ];
+    for amount in amounts {
+        store
+            .add_transaction(&cli(), &big.id, tx("online", amount, None))
+            .await
+            .expect("transaction");
+    }
+    let detail = store.customer_detail(&big.id).await.expect("detail");
+    assert_eq!(detail.total_spent_cents, amounts.iter().sum::<i64>());
+    assert_eq!(detail.transactions.len(), amounts.len());
 }
 
 async fn win_back_attempts_only_for_lost_customers(store: Store) {

@@ -431,6 +431,17 @@ async fn login_and_sessions(store: Store) {
         .logout(&token)
         .await
         .expect("logout twice is harmless");
+    let actions: Vec<String> = audit_of(&store, "user", &agent.id)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .filter(|a| a == "login" || a == "logout")
+        .collect();
+    assert_eq!(
+        actions,
+        ["logout", "login", "login"],
+        "newest first; the second logout changed nothing and left no record"
+    );
     assert!(
         store
             .principal_for_session("garbage")
