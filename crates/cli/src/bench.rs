@@ -185,8 +185,8 @@ pub async fn run(config: &Config, args: BenchArgs) -> CliResult<()> {
                     let body = serde_json::json!({
                         "customer_id": customer,
                         "kind": kind,
-                        "subject": format!("訂單 {n} 物流延遲 / order {n} delayed"),
-                        "body": "你好，我的訂單三天了還沒有發貨，請幫我查一下。Hello, my order has not shipped after three days.",
+                        "subject": format!("订单 {n} 物流延迟 / order {n} delayed"),
+                        "body": "你好，我的订单三天了还没有发货，请帮我查一下。Hello, my order has not shipped after three days.",
                         "channel": "email"
                     });
                     vec![("POST", "/api/v1/cases".to_string(), Some(body.to_string()))]

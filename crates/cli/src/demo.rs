@@ -144,13 +144,13 @@ const DAY: i64 = 24 * HOUR;
 // Words.
 
 const ZH_SURNAMES: &[&str] = &[
-    "王", "李", "張", "劉", "陳", "楊", "黃", "趙", "吳", "周", "徐", "孫", "馬", "朱", "胡", "郭",
-    "何", "林", "高", "羅", "鄭", "梁", "謝", "宋", "唐", "許", "韓", "馮", "鄧", "曹",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "高", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
 ];
 const ZH_GIVEN: &[&str] = &[
-    "芳", "偉", "娜", "敏", "靜", "麗", "強", "磊", "軍", "洋", "勇", "艷", "傑", "娟", "濤", "明",
-    "超", "秀英", "華", "慧", "建華", "志強", "曉明", "婷婷", "子涵", "浩然", "欣怡", "宇軒",
-    "嘉怡", "俊傑", "雨桐", "思遠", "家豪", "美玲", "國強", "麗華",
+    "芳", "伟", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "华", "慧", "建华", "志强", "晓明", "婷婷", "子涵", "浩然", "欣怡", "宇轩",
+    "嘉怡", "俊杰", "雨桐", "思远", "家豪", "美玲", "国强", "丽华",
 ];
 const EN_FIRST: &[&str] = &[
     "James",
@@ -184,22 +184,22 @@ const EN_LAST: &[&str] = &[
     "Patel", "Tanaka", "Garcia", "Khan",
 ];
 const ZH_COMPANIES: &[(&str, &str, &str)] = &[
-    ("深圳華訊科技有限公司", "huaxun-tech", "technology"),
-    ("上海東方貿易有限公司", "dongfang-trade", "retail"),
-    ("杭州綠源食品有限公司", "lvyuan-foods", "manufacturing"),
-    ("廣州恒通物流有限公司", "hengtong-logistics", "logistics"),
-    ("北京智遠教育科技有限公司", "zhiyuan-edu", "education"),
-    ("成都天府醫療器械有限公司", "tianfu-medical", "healthcare"),
-    ("蘇州精工製造有限公司", "jinggong-mfg", "manufacturing"),
+    ("深圳华讯科技有限公司", "huaxun-tech", "technology"),
+    ("上海东方贸易有限公司", "dongfang-trade", "retail"),
+    ("杭州绿源食品有限公司", "lvyuan-foods", "manufacturing"),
+    ("广州恒通物流有限公司", "hengtong-logistics", "logistics"),
+    ("北京智远教育科技有限公司", "zhiyuan-edu", "education"),
+    ("成都天府医疗器械有限公司", "tianfu-medical", "healthcare"),
+    ("苏州精工制造有限公司", "jinggong-mfg", "manufacturing"),
     ("南京金陵酒店管理有限公司", "jinling-hotels", "hospitality"),
-    ("廈門海峽電子商務有限公司", "haixia-ecommerce", "retail"),
+    ("厦门海峡电子商务有限公司", "haixia-ecommerce", "retail"),
     (
-        "武漢長江建材有限公司",
+        "武汉长江建材有限公司",
         "changjiang-materials",
         "manufacturing",
     ),
-    ("青島藍海連鎖超市", "lanhai-supermarkets", "retail"),
-    ("西安古城文化傳媒有限公司", "gucheng-media", "technology"),
+    ("青岛蓝海连锁超市", "lanhai-supermarkets", "retail"),
+    ("西安古城文化传媒有限公司", "gucheng-media", "technology"),
 ];
 const EN_COMPANIES: &[(&str, &str, &str)] = &[
     ("Northwind Traders Ltd", "northwind", "retail"),
@@ -223,12 +223,12 @@ const INDUSTRIES: &[&str] = &[
     "technology",
 ];
 const ZH_PRODUCTS: &[&str] = &[
-    "智能門鎖X2",
-    "空氣淨化器Pro",
-    "藍牙耳機S3",
-    "掃地機器人R7",
-    "人體工學椅E5",
-    "無線路由器AX3000",
+    "智能门锁X2",
+    "空气净化器Pro",
+    "蓝牙耳机S3",
+    "扫地机器人R7",
+    "人体工学椅E5",
+    "无线路由器AX3000",
 ];
 const EN_PRODUCTS: &[&str] = &[
     "Smart Lock X2",
@@ -239,15 +239,15 @@ const EN_PRODUCTS: &[&str] = &[
     "AX3000 Router",
 ];
 const ZH_CITIES: &[&str] = &[
-    "深圳", "上海", "杭州", "廣州", "北京", "成都", "蘇州", "南京",
+    "深圳", "上海", "杭州", "广州", "北京", "成都", "苏州", "南京",
 ];
 const ZH_NEEDS: &[&str] = &[
-    "希望統一採購辦公設備，控制成本",
-    "需要穩定的售後服務和上門安裝",
-    "關注產品質量和保修期限",
-    "想了解企業批量採購優惠",
-    "需要開具增值稅專用發票",
-    "希望有專屬客服對接",
+    "希望统一采购办公设备，控制成本",
+    "需要稳定的售后服务和上门安装",
+    "关注产品质量和保修期限",
+    "想了解企业批量采购优惠",
+    "需要开具增值税专用发票",
+    "希望有专属客服对接",
 ];
 const EN_NEEDS: &[&str] = &[
     "Wants predictable pricing for office equipment",
@@ -259,13 +259,13 @@ const EN_NEEDS: &[&str] = &[
 ];
 const ZH_HOBBIES: &[&str] = &[
     "羽毛球",
-    "茶藝",
-    "攝影",
+    "茶艺",
+    "摄影",
     "跑步",
-    "書法",
-    "釣魚",
+    "书法",
+    "钓鱼",
     "旅行",
-    "烹飪",
+    "烹饪",
 ];
 const EN_HOBBIES: &[&str] = &[
     "cycling",
@@ -277,10 +277,10 @@ const EN_HOBBIES: &[&str] = &[
     "travel",
 ];
 const ZH_LOST_REASONS: &[&str] = &[
-    "競爭對手報價低15%，客戶轉向對方採購",
-    "對上次物流延遲和售後處理不滿意",
-    "公司搬遷到外地，不再需要本地服務",
-    "預算被削減，暫停所有新增採購",
+    "竞争对手报价低15%，客户转向对方采购",
+    "对上次物流延迟和售后处理不满意",
+    "公司搬迁到外地，不再需要本地服务",
+    "预算被削减，暂停所有新增采购",
 ];
 const EN_LOST_REASONS: &[&str] = &[
     "Switched to a competitor offering a lower price",
@@ -332,20 +332,20 @@ fn scripts(kind: CaseKind, chinese: bool) -> &'static [Script] {
     match (kind, chinese) {
         (CaseKind::Consultation, true) => &[
             Script {
-                subject: "諮詢：{product}是否支持企業批量採購？",
-                opening: "您好，我們公司想採購約{qty}台{product}，請問有沒有批量採購的價格？可以開增值稅專用發票嗎？交貨週期大概多久？",
-                note: "客戶是中小企業採購，報價按企業價第二檔。",
-                answer: "{name}您好，感謝您的諮詢！{qty}台以上可享受企業批量價，報價單已發送到您的郵箱；可開具增值稅專用發票，現貨一般3–5個工作日發貨。",
-                follow_up: "收到報價了，謝謝。請問可以分兩批交貨嗎？",
-                closing: "可以的，分批交貨不收取額外費用，下單時備註即可。如有其他問題隨時聯繫我們。",
+                subject: "咨询：{product}是否支持企业批量采购？",
+                opening: "您好，我们公司想采购约{qty}台{product}，请问有没有批量采购的价格？可以开增值税专用发票吗？交货周期大概多久？",
+                note: "客户是中小企业采购，报价按企业价第二档。",
+                answer: "{name}您好，感谢您的咨询！{qty}台以上可享受企业批量价，报价单已发送到您的邮箱；可开具增值税专用发票，现货一般3–5个工作日发货。",
+                follow_up: "收到报价了，谢谢。请问可以分两批交货吗？",
+                closing: "可以的，分批交货不收取额外费用，下单时备注即可。如有其他问题随时联系我们。",
             },
             Script {
-                subject: "{product}和上一代有什麼區別？",
-                opening: "想問一下{product}和上一代相比主要升級了哪些地方？家裡有老人，操作會不會很複雜？",
-                note: "客戶關注易用性，推薦長輩模式。",
-                answer: "您好！新款主要升級了續航和降噪，並新增了「長輩模式」，大字體一鍵操作，老人用起來很方便。",
-                follow_up: "聽起來不錯，有沒有實體店可以先體驗一下？",
-                closing: "{city}的旗艦店有現場體驗區，地址已通過短信發給您，歡迎週末過去試用。",
+                subject: "{product}和上一代有什么区别？",
+                opening: "想问一下{product}和上一代相比主要升级了哪些地方？家里有老人，操作会不会很复杂？",
+                note: "客户关注易用性，推荐长辈模式。",
+                answer: "您好！新款主要升级了续航和降噪，并新增了「长辈模式」，大字体一键操作，老人用起来很方便。",
+                follow_up: "听起来不错，有没有实体店可以先体验一下？",
+                closing: "{city}的旗舰店有现场体验区，地址已通过短信发给您，欢迎周末过去试用。",
             },
         ],
         (CaseKind::Consultation, false) => &[
@@ -368,20 +368,20 @@ fn scripts(kind: CaseKind, chinese: bool) -> &'static [Script] {
         ],
         (CaseKind::TechnicalSupport, true) => &[
             Script {
-                subject: "後台登錄不了，一直提示密碼錯誤",
-                opening: "今天早上開始登錄後台一直提示密碼錯誤，我確定密碼沒有改過，試了好幾次，現在賬號好像被鎖了。很著急，下午要出報表。",
-                note: "已確認賬號因多次登錄失敗被鎖定，需要技術支持解鎖並重置密碼。",
-                answer: "您好，已為您解鎖賬號並發送密碼重置郵件，請在30分鐘內點擊郵件中的鏈接設置新密碼。",
-                follow_up: "重置成功了，可以登錄了，謝謝！",
-                closing: "不客氣！建議開啟兩步驗證，賬號會更安全。",
+                subject: "后台登录不了，一直提示密码错误",
+                opening: "今天早上开始登录后台一直提示密码错误，我确定密码没有改过，试了好几次，现在账号好像被锁了。很著急，下午要出报表。",
+                note: "已确认账号因多次登录失败被锁定，需要技术支持解锁并重置密码。",
+                answer: "您好，已为您解锁账号并发送密码重置邮件，请在30分钟内点击邮件中的链接设置新密码。",
+                follow_up: "重置成功了，可以登录了，谢谢！",
+                closing: "不客气！建议开启两步验证，账号会更安全。",
             },
             Script {
-                subject: "{product}連接Wi-Fi後頻繁斷線",
-                opening: "上週買的{product}，連上公司Wi-Fi後每隔十幾分鐘就斷一次，重啟路由器也沒用，影響正常使用。",
-                note: "疑似1.2.3版本固件的已知問題，需技術支持確認。",
-                answer: "您好，這是舊版固件的已知問題。請在「設置→系統→固件升級」中更新到1.2.5版本，升級後即可解決。",
-                follow_up: "升級後用了兩天，沒有再斷線了。",
-                closing: "太好了！如再有問題隨時聯繫我們。",
+                subject: "{product}连接Wi-Fi后频繁断线",
+                opening: "上周买的{product}，连上公司Wi-Fi后每隔十几分钟就断一次，重启路由器也没用，影响正常使用。",
+                note: "疑似1.2.3版本固件的已知问题，需技术支持确认。",
+                answer: "您好，这是旧版固件的已知问题。请在「设置→系统→固件升级」中更新到1.2.5版本，升级后即可解决。",
+                follow_up: "升级后用了两天，没有再断线了。",
+                closing: "太好了！如再有问题随时联系我们。",
             },
         ],
         (CaseKind::TechnicalSupport, false) => &[
@@ -404,20 +404,20 @@ fn scripts(kind: CaseKind, chinese: bool) -> &'static [Script] {
         ],
         (CaseKind::Order, true) => &[
             Script {
-                subject: "訂單{order}能否修改收貨地址？",
-                opening: "我剛下的訂單{order}，收貨地址填錯了，應該寄到{city}的公司地址，麻煩幫忙改一下，應該還沒發貨吧？",
-                note: "倉庫確認未出庫，可改地址。",
-                answer: "您好，訂單{order}尚未出庫，已為您將收貨地址更新為{city}的新地址，預計{days}天內送達。",
-                follow_up: "好的，謝謝！請問有物流單號了嗎？",
-                closing: "已發貨，順豐單號SF{tracking}，您可以在順豐官網查詢物流進度。",
+                subject: "订单{order}能否修改收货地址？",
+                opening: "我刚下的订单{order}，收货地址填错了，应该寄到{city}的公司地址，麻烦帮忙改一下，应该还没发货吧？",
+                note: "仓库确认未出库，可改地址。",
+                answer: "您好，订单{order}尚未出库，已为您将收货地址更新为{city}的新地址，预计{days}天内送达。",
+                follow_up: "好的，谢谢！请问有物流单号了吗？",
+                closing: "已发货，顺丰单号SF{tracking}，您可以在顺丰官网查询物流进度。",
             },
             Script {
-                subject: "下單{qty}台{product}，需要開專票",
-                opening: "你好，我們要訂購{qty}台{product}，公司名稱{company}，需要開增值稅專用發票，請確認一下總價和到貨時間。",
-                note: "企業訂單，已按合同價錄入。",
-                answer: "您好，訂單已錄入，總價{amount}，發票將隨貨寄出，預計{days}個工作日內送達。",
-                follow_up: "款項已經轉賬，麻煩查收。",
-                closing: "款項已確認到賬，貨物今天發出，順豐單號SF{tracking}。",
+                subject: "下单{qty}台{product}，需要开专票",
+                opening: "你好，我们要订购{qty}台{product}，公司名称{company}，需要开增值税专用发票，请确认一下总价和到货时间。",
+                note: "企业订单，已按合同价录入。",
+                answer: "您好，订单已录入，总价{amount}，发票将随货寄出，预计{days}个工作日内送达。",
+                follow_up: "款项已经转账，麻烦查收。",
+                closing: "款项已确认到账，货物今天发出，顺丰单号SF{tracking}。",
             },
         ],
         (CaseKind::Order, false) => &[
@@ -440,20 +440,20 @@ fn scripts(kind: CaseKind, chinese: bool) -> &'static [Script] {
         ],
         (CaseKind::Complaint, true) => &[
             Script {
-                subject: "物流嚴重延遲，訂單{order}十天還沒到",
-                opening: "訂單{order}下單已經十天了，物流信息三天沒有更新，客服電話一直打不通！如果這週還收不到我就要求全額退款並投訴到消協。",
-                note: "物流商確認包裹在中轉站滯留，已要求加急；客戶情緒激動，建議補償優惠券。",
-                answer: "{name}您好，非常抱歉給您帶來不便！我們已核實包裹在中轉站滯留，已安排加急派送，明天送達；同時為您申請了50元無門檻優惠券作為補償。",
-                follow_up: "收到了，東西沒問題。這次處理態度還可以，希望以後不要再這樣。",
-                closing: "再次向您致歉，我們已與物流商溝通改進，感謝您的理解與支持。",
+                subject: "物流严重延迟，订单{order}十天还没到",
+                opening: "订单{order}下单已经十天了，物流信息三天没有更新，客服电话一直打不通！如果这周还收不到我就要求全额退款并投诉到消协。",
+                note: "物流商确认包裹在中转站滞留，已要求加急；客户情绪激动，建议补偿优惠券。",
+                answer: "{name}您好，非常抱歉给您带来不便！我们已核实包裹在中转站滞留，已安排加急派送，明天送达；同时为您申请了50元无门槛优惠券作为补偿。",
+                follow_up: "收到了，东西没问题。这次处理态度还可以，希望以后不要再这样。",
+                closing: "再次向您致歉，我们已与物流商沟通改进，感谢您的理解与支持。",
             },
             Script {
-                subject: "產品質量問題：{product}用了一週就壞了",
-                opening: "買的{product}才用了一週就無法開機，這質量也太差了！要求換新並賠償我的損失。",
-                note: "同批次已有三起類似反饋，已通知質檢部門。",
-                answer: "您好，非常抱歉！已為您安排免費換新，快遞明天上門取件，新機今天發出；另退還運費20元。",
+                subject: "产品质量问题：{product}用了一周就坏了",
+                opening: "买的{product}才用了一周就无法开机，这质量也太差了！要求换新并赔偿我的损失。",
+                note: "同批次已有三起类似反馈，已通知质检部门。",
+                answer: "您好，非常抱歉！已为您安排免费换新，快递明天上门取件，新机今天发出；另退还运费20元。",
                 follow_up: "新的收到了，目前使用正常。",
-                closing: "感謝您的反饋，質檢部門已對該批次進行排查。祝您使用愉快！",
+                closing: "感谢您的反馈，质检部门已对该批次进行排查。祝您使用愉快！",
             },
         ],
         (CaseKind::Complaint, false) => &[
@@ -476,20 +476,20 @@ fn scripts(kind: CaseKind, chinese: bool) -> &'static [Script] {
         ],
         (CaseKind::AfterSale, true) => &[
             Script {
-                subject: "申請退款：訂單{order}",
-                opening: "訂單{order}的{product}收到後發現和描述不符，顏色不對，想申請退貨退款。",
-                note: "在7天無理由退貨期內，可直接退。",
-                answer: "您好，已為您登記退貨，請在7天內將商品寄回，倉庫簽收後1–3個工作日內原路退款。",
-                follow_up: "已經寄回了，圓通單號YT{tracking}。",
-                closing: "倉庫已簽收，退款{amount}已原路退回，請注意查收。",
+                subject: "申请退款：订单{order}",
+                opening: "订单{order}的{product}收到后发现和描述不符，颜色不对，想申请退货退款。",
+                note: "在7天无理由退货期内，可直接退。",
+                answer: "您好，已为您登记退货，请在7天内将商品寄回，仓库签收后1–3个工作日内原路退款。",
+                follow_up: "已经寄回了，圆通单号YT{tracking}。",
+                closing: "仓库已签收，退款{amount}已原路退回，请注意查收。",
             },
             Script {
-                subject: "發票抬頭開錯了，需要重開",
-                opening: "訂單{order}的發票抬頭開成了個人，我們需要公司抬頭：{company}，稅號稍後提供。",
-                note: "需財務作廢原發票後重開。",
-                answer: "您好，原發票已作廢，請提供稅號，我們會在2個工作日內重新開具電子發票發到您的郵箱。",
-                follow_up: "稅號是91440300MA5{tracking}，謝謝。",
-                closing: "新發票已開具並發送到您的郵箱，請查收。",
+                subject: "发票抬头开错了，需要重开",
+                opening: "订单{order}的发票抬头开成了个人，我们需要公司抬头：{company}，税号稍后提供。",
+                note: "需财务作废原发票后重开。",
+                answer: "您好，原发票已作废，请提供税号，我们会在2个工作日内重新开具电子发票发到您的邮箱。",
+                follow_up: "税号是91440300MA5{tracking}，谢谢。",
+                closing: "新发票已开具并发送到您的邮箱，请查收。",
             },
         ],
         (CaseKind::AfterSale, false) => &[
@@ -511,12 +511,12 @@ fn scripts(kind: CaseKind, chinese: bool) -> &'static [Script] {
             },
         ],
         (CaseKind::Suggestion, true) => &[Script {
-            subject: "建議：網店增加微信支付",
-            opening: "你們的網店只支持支付寶和銀行卡，建議增加微信支付，我們很多同事都用微信。",
-            note: "已轉交產品團隊，列入下季度計劃。",
-            answer: "感謝您的寶貴建議！已轉交產品團隊評估，預計下季度上線微信支付。",
+            subject: "建议：网店增加微信支付",
+            opening: "你们的网店只支持支付宝和银行卡，建议增加微信支付，我们很多同事都用微信。",
+            note: "已转交产品团队，列入下季度计划。",
+            answer: "感谢您的宝贵建议！已转交产品团队评估，预计下季度上线微信支付。",
             follow_up: "好的，期待。",
-            closing: "上線後我們會第一時間通知您。",
+            closing: "上线后我们会第一时间通知您。",
         }],
         (CaseKind::Suggestion, false) => &[Script {
             subject: "Suggestion: a dark mode for the app",
@@ -636,7 +636,7 @@ struct Event {
 
 /// The demo's people: (email, name, role, team index).
 const USERS: &[(&str, &str, Role, Option<usize>)] = &[
-    (ADMIN_EMAIL, "陳志遠 Chen Zhiyuan", Role::Admin, None),
+    (ADMIN_EMAIL, "陈志远 Chen Zhiyuan", Role::Admin, None),
     (
         "lin.hui@kefu.demo",
         "林慧 Lin Hui",
@@ -645,13 +645,13 @@ const USERS: &[(&str, &str, Role, Option<usize>)] = &[
     ),
     (
         "grace.lau@kefu.demo",
-        "劉嘉欣 Grace Lau",
+        "刘嘉欣 Grace Lau",
         Role::Readonly,
         None,
     ),
     (
         "zhang.wei@kefu.demo",
-        "張偉 Zhang Wei",
+        "张伟 Zhang Wei",
         Role::Agent,
         Some(0),
     ),
@@ -659,18 +659,18 @@ const USERS: &[(&str, &str, Role, Option<usize>)] = &[
     ("wang.lei@kefu.demo", "王磊 Wang Lei", Role::Agent, Some(1)),
     (
         "david.chen@kefu.demo",
-        "David Chen 陳大衛",
+        "David Chen 陈大卫",
         Role::Agent,
         Some(1),
     ),
-    ("liu.fang@kefu.demo", "劉芳 Liu Fang", Role::Agent, Some(2)),
+    ("liu.fang@kefu.demo", "刘芳 Liu Fang", Role::Agent, Some(2)),
     (
         "sophie.wong@kefu.demo",
-        "Sophie Wong 黃淑儀",
+        "Sophie Wong 黄淑仪",
         Role::Agent,
         Some(2),
     ),
-    ("zhao.min@kefu.demo", "趙敏 Zhao Min", Role::Agent, Some(3)),
+    ("zhao.min@kefu.demo", "赵敏 Zhao Min", Role::Agent, Some(3)),
     (
         "james.ho@kefu.demo",
         "James Ho 何俊文",
@@ -682,20 +682,20 @@ const SUPERVISOR: usize = 1;
 
 const TEAMS: &[(&str, &str)] = &[
     (
-        "售前諮詢 Pre-sales",
-        "產品諮詢、報價與下單 / Product questions, quotes and orders",
+        "售前咨询 Pre-sales",
+        "产品咨询、报价与下单 / Product questions, quotes and orders",
     ),
     (
-        "技術支持 Technical support",
-        "故障排查、賬號與系統問題 / Troubleshooting, accounts and integrations",
+        "技术支持 Technical support",
+        "故障排查、账号与系统问题 / Troubleshooting, accounts and integrations",
     ),
     (
-        "售後服務 After-sales",
-        "退換貨、維修、發票 / Returns, repairs and invoices",
+        "售后服务 After-sales",
+        "退换货、维修、发票 / Returns, repairs and invoices",
     ),
     (
-        "投訴處理 Complaints",
-        "客戶投訴的受理與跟進 / Handling and following up complaints",
+        "投诉处理 Complaints",
+        "客户投诉的受理与跟进 / Handling and following up complaints",
     ),
 ];
 
@@ -801,7 +801,7 @@ impl<'a> Demo<'a> {
             CustomFieldDefinition {
                 key: "industry".into(),
                 label_en: "Industry".into(),
-                label_zh: "行業".into(),
+                label_zh: "行业".into(),
                 field_type: CustomFieldType::Select,
                 options: INDUSTRIES.iter().map(|s| s.to_string()).collect(),
                 information_kind: InformationKind::Descriptive,
@@ -1088,9 +1088,9 @@ impl<'a> Demo<'a> {
                 )
             };
             let notes = match (lead_source, chinese) {
-                (LeadSource::Event, true) => "在深圳消費電子展上交換名片。".to_string(),
+                (LeadSource::Event, true) => "在深圳消费电子展上交换名片。".to_string(),
                 (LeadSource::Event, false) => "Met at the Hong Kong Electronics Fair.".to_string(),
-                (LeadSource::AgentHound, true) => "由代理人介紹，成交後按5%支付佣金。".to_string(),
+                (LeadSource::AgentHound, true) => "由代理人介绍，成交后按5%支付佣金。".to_string(),
                 (LeadSource::AgentHound, false) => {
                     "Introduced by an agent; 5% commission on the first order.".to_string()
                 }
@@ -1160,15 +1160,15 @@ impl<'a> Demo<'a> {
         for to in path {
             at += rng.range(2 * DAY, 12 * DAY);
             let reason = match (state, *to, chinese) {
-                (_, Target, true) if state == Lost => "挽回成功：客戶同意重新試用".to_string(),
+                (_, Target, true) if state == Lost => "挽回成功：客户同意重新试用".to_string(),
                 (_, Target, false) if state == Lost => {
                     "Win-back: agreed to try us again".to_string()
                 }
-                (_, Target, true) => "初次溝通後確認有需求和預算，列為目標客戶".to_string(),
+                (_, Target, true) => "初次沟通后确认有需求和预算，列为目标客户".to_string(),
                 (_, Target, false) => {
                     "Qualified after the first call: clear need and budget".to_string()
                 }
-                (_, Current, true) => "首次下單成交".to_string(),
+                (_, Current, true) => "首次下单成交".to_string(),
                 (_, Current, false) => "Placed the first order".to_string(),
                 (_, Lost, true) => rng.pick(ZH_LOST_REASONS).to_string(),
                 (_, Lost, false) => rng.pick(EN_LOST_REASONS).to_string(),
@@ -1220,12 +1220,12 @@ impl<'a> Demo<'a> {
                 for attempt in 0..rng.range(1, 4) {
                     at += rng.range(DAY, 10 * DAY);
                     let (channel, outcome, note) = match (attempt, chinese) {
-                        (0, true) => (Channel::Phone, "no_answer", "電話回訪，無人接聽。"),
+                        (0, true) => (Channel::Phone, "no_answer", "电话回访，无人接听。"),
                         (0, false) => (Channel::Phone, "no_answer", "Called; no answer."),
                         (1, true) => (
                             Channel::Email,
                             "reached",
-                            "發送專屬優惠和新品介紹郵件，客戶已讀。",
+                            "发送专属优惠和新品介绍邮件，客户已读。",
                         ),
                         (1, false) => (
                             Channel::Email,
@@ -1235,7 +1235,7 @@ impl<'a> Demo<'a> {
                         (_, true) => (
                             Channel::FaceToFace,
                             "interested",
-                            "上門拜訪，客戶對新的服務方案感興趣，約下月再談。",
+                            "上门拜访，客户对新的服务方案感兴趣，约下月再谈。",
                         ),
                         (_, false) => (
                             Channel::FaceToFace,
@@ -1277,9 +1277,9 @@ impl<'a> Demo<'a> {
                     Direction::CompanyInitiated,
                     ContentType::Information,
                     if is_org {
-                        format!("上門拜訪{name}，演示新品並了解下季度採購計劃")
+                        format!("上门拜访{name}，演示新品并了解下季度采购计划")
                     } else {
-                        format!("{name}到門店體驗產品，現場講解使用方法")
+                        format!("{name}到门店体验产品，现场讲解使用方法")
                     },
                 ),
                 (0, false) => (
@@ -1300,7 +1300,7 @@ impl<'a> Demo<'a> {
                     Channel::Phone,
                     Direction::CompanyInitiated,
                     ContentType::Emotion,
-                    "電話回訪：了解產品使用情況，客戶表示滿意".to_string(),
+                    "电话回访：了解产品使用情况，客户表示满意".to_string(),
                 ),
                 (1, false) => (
                     TimelineKind::Call,
@@ -1314,7 +1314,7 @@ impl<'a> Demo<'a> {
                     Channel::Letter,
                     Direction::CompanyInitiated,
                     ContentType::Policy,
-                    "寄送新年賀卡、產品目錄及新版售後服務政策".to_string(),
+                    "寄送新年贺卡、产品目录及新版售后服务政策".to_string(),
                 ),
                 (2, false) => (
                     TimelineKind::Letter,
@@ -1329,7 +1329,7 @@ impl<'a> Demo<'a> {
                     Channel::Phone,
                     Direction::CustomerInitiated,
                     ContentType::Opinion,
-                    "客戶來電反饋：希望增加晚間服務時段".to_string(),
+                    "客户来电反馈：希望增加晚间服务时段".to_string(),
                 ),
                 (_, false) => (
                     TimelineKind::Call,
@@ -1417,7 +1417,7 @@ impl<'a> Demo<'a> {
                 .map(|o| self.customers[o].name.clone())
                 .unwrap_or_else(|| {
                     if chinese {
-                        "深圳華訊科技有限公司".into()
+                        "深圳华讯科技有限公司".into()
                     } else {
                         "Northwind Traders Ltd".into()
                     }
@@ -1512,12 +1512,12 @@ impl<'a> Demo<'a> {
         if index == 6 || rng.chance(6) {
             let duplicate = self.cases.len();
             let subject = if chinese {
-                format!("回覆：{}", self.cases[index].subject)
+                format!("回复：{}", self.cases[index].subject)
             } else {
                 format!("Re: {}", self.cases[index].subject)
             };
             let opening = if chinese {
-                "請問我上午提交的問題有人處理嗎？".to_string()
+                "请问我上午提交的问题有人处理吗？".to_string()
             } else {
                 "Just following up on my message from this morning — is anyone looking at this?"
                     .to_string()
@@ -1565,9 +1565,9 @@ impl<'a> Demo<'a> {
             let rng = &mut self.rng;
             let to = agent(team, rng);
             let reason = match (team, chinese) {
-                (1, true) => "需要技術人員排查，轉技術支持",
+                (1, true) => "需要技术人员排查，转技术支持",
                 (1, false) => "Needs an engineer — handing over to technical support",
-                (_, true) => "客戶要求投訴處理，轉投訴處理組跟進",
+                (_, true) => "客户要求投诉处理，转投诉处理组跟进",
                 (_, false) => "Customer asked to file a complaint; passing to the complaints team",
             };
             t += rng.range(5 * MINUTE, 2 * HOUR);
@@ -1614,7 +1614,7 @@ impl<'a> Demo<'a> {
                         case: index,
                         to: CaseStatus::Pending,
                         reason: if chinese {
-                            "等待客戶確認"
+                            "等待客户确认"
                         } else {
                             "Waiting for the customer to confirm"
                         }
@@ -1631,7 +1631,7 @@ impl<'a> Demo<'a> {
                         case: index,
                         to: CaseStatus::OnHold,
                         reason: if chinese {
-                            "等待物流商／工程部回覆"
+                            "等待物流商／工程部回复"
                         } else {
                             "Waiting on the carrier / engineering"
                         }
@@ -1668,7 +1668,7 @@ impl<'a> Demo<'a> {
                         case: index,
                         to: CaseStatus::Solved,
                         reason: if chinese {
-                            "問題已解決"
+                            "问题已解决"
                         } else {
                             "Resolved"
                         }
@@ -1684,7 +1684,7 @@ impl<'a> Demo<'a> {
                             case: index,
                             to: CaseStatus::Closed,
                             reason: if chinese {
-                                "客戶確認，三天無新回覆自動關閉"
+                                "客户确认，三天无新回复自动关闭"
                             } else {
                                 "Confirmed by the customer; closed after three quiet days"
                             }
@@ -2118,7 +2118,7 @@ pub fn write_sample_csv(path: &std::path::Path, count: u64, seed: u64) -> CliRes
         });
         record.push(if rng.chance(20) {
             if chinese {
-                "展會上交換名片，對新品感興趣。".into()
+                "展会上交换名片，对新品感兴趣。".into()
             } else {
                 "Met at a trade fair; interested in the new range.".into()
             }

@@ -644,7 +644,7 @@ fn csv_row(
 }
 
 /// A closed-vocabulary value: its stored name (`key`), or its English or Chinese label
-/// (`Key customer`, `關鍵客戶`) as people write them in spreadsheets.
+/// (`Key customer`, `关键客户`) as people write them in spreadsheets.
 fn label<T: Labelled>(value: &str) -> Result<T, String> {
     if let Ok(parsed) = T::parse(value) {
         return Ok(parsed);
@@ -657,7 +657,7 @@ fn label<T: Labelled>(value: &str) -> Result<T, String> {
             v.as_str() == lower
                 || v.label_en().eq_ignore_ascii_case(value)
                 || v.label_zh() == value
-                || v.label_zh().trim_end_matches(['客', '戶']) == value
+                || v.label_zh().trim_end_matches(['客', '户']) == value
         })
         .ok_or_else(|| {
             let allowed: Vec<&str> = T::ALL.iter().map(|v| v.as_str()).collect();
@@ -922,7 +922,7 @@ mod tests {
     #[test]
     fn labels_accept_names_and_people_s_words() {
         assert_eq!(label::<ValueClass>("key"), Ok(ValueClass::Key));
-        assert_eq!(label::<ValueClass>("關鍵客戶"), Ok(ValueClass::Key));
+        assert_eq!(label::<ValueClass>("关键客户"), Ok(ValueClass::Key));
         assert_eq!(label::<ValueClass>("Key customer"), Ok(ValueClass::Key));
         assert_eq!(
             label::<LifecycleState>("Potential"),

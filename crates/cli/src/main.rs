@@ -311,7 +311,13 @@ async fn serve(store: Store, listen: &str, config: &Config) -> CliResult<()> {
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("shutting down …");
     };
-    kefu_server::serve(listener, state, shutdown).await?;
+    let sweeps = tokio::spawn(kefu_server::background::run_sweeps(
+        store.clone(),
+        kefu_server::background::SWEEP_INTERVAL,
+    ));
+    let served = kefu_server::serve(listener, state, shutdown).await;
+    sweeps.abort();
+    served?;
     store.close().await;
     Ok(())
 }

@@ -38,12 +38,12 @@ fn export(data_dir: &Path, database_url: Option<&str>, what: &str) -> Vec<serde_
 }
 
 const MIXED_CSV: &str = "name,email,phone,lifecycle,lead_source\n\
-張三,zhang@example.com,+86 138 0013 8000,potential,referral\n\
+张三,zhang@example.com,+86 138 0013 8000,potential,referral\n\
 ,missing@example.com,,target,\n\
 李四,not-an-email,,current,\n\
 王五,wang@example.com,,zombie,\n\
-趙六,ZHANG@example.com,,lost,\n\
-孫七,sun@example.com,,potential,,one too many\n\
+赵六,ZHANG@example.com,,lost,\n\
+孙七,sun@example.com,,potential,,one too many\n\
 Alice Smith,alice@example.com,,target,web_search\n";
 
 fn check_mixed_import(database_url: Option<&str>) {
@@ -89,11 +89,11 @@ fn check_mixed_import(database_url: Option<&str>) {
         .filter_map(|c| c["name"].as_str())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["Alice Smith", "張三"]);
+    assert_eq!(names, vec!["Alice Smith", "张三"]);
     let zhang = customers
         .iter()
-        .find(|c| c["name"] == "張三")
-        .expect("張三");
+        .find(|c| c["name"] == "张三")
+        .expect("张三");
     assert_eq!(
         zhang["contacts"].as_array().map(Vec::len),
         Some(2),
@@ -145,7 +145,7 @@ fn json_lines_import_and_an_unreadable_file() {
     let file = dir.path().join("customers.jsonl");
     std::fs::write(
         &file,
-        "{\"name\": \"陳大文\", \"kind\": \"person\", \"contacts\": [{\"channel\": \"wechat\", \"value\": \"@ChenDaWen\"}], \"lifecycle\": \"current\"}\n\
+        "{\"name\": \"陈大文\", \"kind\": \"person\", \"contacts\": [{\"channel\": \"wechat\", \"value\": \"@ChenDaWen\"}], \"lifecycle\": \"current\"}\n\
          {\"name\": 42}\n\
          not json at all\n\
          {\"name\": \"Acme Ltd\", \"kind\": \"organization\", \"value_class\": \"key\"}\n",
@@ -165,8 +165,8 @@ fn json_lines_import_and_an_unreadable_file() {
     assert_eq!(customers.len(), 2);
     let chen = customers
         .iter()
-        .find(|c| c["name"] == "陳大文")
-        .expect("陳大文");
+        .find(|c| c["name"] == "陈大文")
+        .expect("陈大文");
     assert_eq!(chen["contacts"][0]["value"], "chendawen");
     assert_eq!(chen["lifecycle"], "current");
 

@@ -178,7 +178,7 @@ fn check_mixed_import(data: &Path, database_url: Option<&str>, errors: &Path) {
     let zhang = find(&customers, "Zhang, Wei");
     assert_eq!(zhang["lifecycle"], "lost");
     assert_eq!(zhang["position"], "internal");
-    assert_eq!(zhang["needs"], "想了解售後政策\n（第二行）");
+    assert_eq!(zhang["needs"], "想了解售后政策\n（第二行）");
     let david = find(&customers, "David Chen");
     let emails: Vec<&Value> = david["contacts"]
         .as_array()
@@ -406,9 +406,9 @@ fn json_lines_link_organisations_and_referrers() {
     );
     let customers = export(&data, None, "customers");
     assert_eq!(customers.len(), 4);
-    let company = find(&customers, "深圳華訊科技有限公司");
+    let company = find(&customers, "深圳华讯科技有限公司");
     assert_eq!(company["id"], "0190a3c2-0000-7000-8000-000000000001");
-    let chen = find(&customers, "陳大文");
+    let chen = find(&customers, "陈大文");
     assert_eq!(chen["organization_id"], company["id"]);
     assert_eq!(chen["qualification_assessment"]["row"], 2);
     assert_eq!(chen["communication_type"], "cautious");

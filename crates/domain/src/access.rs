@@ -7,30 +7,32 @@ use crate::Labelled;
 
 labelled_enum! {
     Role ("role") {
-        Admin = "admin", "Administrator", "管理員";
+        Admin = "admin", "Administrator", "管理员";
         Supervisor = "supervisor", "Supervisor", "主管";
-        Agent = "agent", "Agent", "客服專員";
-        Readonly = "readonly", "Read-only", "只讀";
+        Agent = "agent", "Agent", "客服专员";
+        Readonly = "readonly", "Read-only", "只读";
     }
 }
 
 labelled_enum! {
     /// A permission names a resource and an action. Its name is also the API token scope.
     Permission ("scopes") {
-        CustomersRead = "customers:read", "Read customers", "查看客戶";
-        CustomersWrite = "customers:write", "Create and edit customers", "編輯客戶";
-        CustomersDelete = "customers:delete", "Delete customers", "刪除客戶";
-        CasesRead = "cases:read", "Read cases", "查看工單";
-        CasesWrite = "cases:write", "Create and work cases", "處理工單";
-        CasesMerge = "cases:merge", "Merge cases", "合併工單";
-        TimelineRead = "timeline:read", "Read timelines", "查看接觸記錄";
-        TimelineWrite = "timeline:write", "Record touchpoints", "記錄接觸";
-        AuditRead = "audit:read", "Read the audit log", "查看審計日誌";
-        TeamsRead = "teams:read", "Read teams and agents", "查看團隊";
-        TeamsManage = "teams:manage", "Manage teams", "管理團隊";
-        UsersManage = "users:manage", "Manage users", "管理用戶";
-        SettingsManage = "settings:manage", "Manage settings and custom fields", "管理設置";
+        CustomersRead = "customers:read", "Read customers", "查看客户";
+        CustomersWrite = "customers:write", "Create and edit customers", "编辑客户";
+        CustomersDelete = "customers:delete", "Delete customers", "删除客户";
+        CasesRead = "cases:read", "Read cases", "查看工单";
+        CasesWrite = "cases:write", "Create and work cases", "处理工单";
+        CasesMerge = "cases:merge", "Merge cases", "合并工单";
+        TimelineRead = "timeline:read", "Read timelines", "查看接触记录";
+        TimelineWrite = "timeline:write", "Record touchpoints", "记录接触";
+        AuditRead = "audit:read", "Read the audit log", "查看审计日志";
+        TeamsRead = "teams:read", "Read teams and agents", "查看团队";
+        TeamsManage = "teams:manage", "Manage teams", "管理团队";
+        UsersManage = "users:manage", "Manage users", "管理用户";
+        SettingsManage = "settings:manage", "Manage settings and custom fields", "管理设置";
         TokensManage = "tokens:manage", "Manage one's own API tokens", "管理 API 令牌";
+        ComplaintsReview = "complaints:review", "Decide appeals on complaints", "审核投诉申诉";
+        NotificationsOwn = "notifications:own", "Read and dismiss one's own notifications", "查看本人通知";
     }
 }
 
@@ -50,10 +52,11 @@ impl Role {
                     | TimelineWrite
                     | TeamsRead
                     | TokensManage
+                    | NotificationsOwn
             ),
             Role::Readonly => matches!(
                 permission,
-                CustomersRead | CasesRead | TimelineRead | TeamsRead
+                CustomersRead | CasesRead | TimelineRead | TeamsRead | NotificationsOwn
             ),
         }
     }

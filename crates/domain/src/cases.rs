@@ -1,4 +1,4 @@
-//! Cases (工單): every request a customer brings, of the kinds the textbooks name, with
+//! Cases (工单): every request a customer brings, of the kinds the textbooks name, with
 //! their service classification, status machine and priority.
 
 use crate::{DomainError, Labelled};
@@ -6,12 +6,12 @@ use crate::{DomainError, Labelled};
 labelled_enum! {
     /// What the customer came for.
     CaseKind ("kind") {
-        Consultation = "consultation", "Consultation", "諮詢";
-        TechnicalSupport = "technical_support", "Technical support", "技術支持";
-        Order = "order", "Order", "訂單";
-        Complaint = "complaint", "Complaint", "投訴";
-        AfterSale = "after_sale", "After-sale service", "售後服務";
-        Suggestion = "suggestion", "Suggestion", "建議";
+        Consultation = "consultation", "Consultation", "咨询";
+        TechnicalSupport = "technical_support", "Technical support", "技术支持";
+        Order = "order", "Order", "订单";
+        Complaint = "complaint", "Complaint", "投诉";
+        AfterSale = "after_sale", "After-sale service", "售后服务";
+        Suggestion = "suggestion", "Suggestion", "建议";
     }
 }
 
@@ -47,15 +47,15 @@ labelled_enum! {
     /// Where a case stands.
     CaseStatus ("status") {
         New = "new", "New", "新建";
-        Open = "open", "Open", "處理中";
+        Open = "open", "Open", "处理中";
         /// Waiting for the customer's answer.
-        Pending = "pending", "Waiting on customer", "待客戶回覆";
+        Pending = "pending", "Waiting on customer", "待客户回复";
         /// Waiting for a third party or another department.
-        OnHold = "on_hold", "On hold", "掛起";
-        Solved = "solved", "Solved", "已解決";
-        Closed = "closed", "Closed", "已關閉";
+        OnHold = "on_hold", "On hold", "挂起";
+        Solved = "solved", "Solved", "已解决";
+        Closed = "closed", "Closed", "已关闭";
         /// Merged into another case; read-only from then on.
-        Merged = "merged", "Merged", "已合併";
+        Merged = "merged", "Merged", "已合并";
     }
 }
 
@@ -110,49 +110,49 @@ labelled_enum! {
         Low = "low", "Low", "低";
         Normal = "normal", "Normal", "普通";
         High = "high", "High", "高";
-        Urgent = "urgent", "Urgent", "緊急";
+        Urgent = "urgent", "Urgent", "紧急";
     }
 }
 
 labelled_enum! {
-    /// Service classification by time (按時間): before, during or after the sale.
+    /// Service classification by time (按时间): before, during or after the sale.
     ServiceStage ("service_stage") {
-        PreSale = "pre_sale", "Pre-sale", "售前服務";
-        InSale = "in_sale", "In-sale", "售中服務";
-        AfterSale = "after_sale", "After-sale", "售後服務";
+        PreSale = "pre_sale", "Pre-sale", "售前服务";
+        InSale = "in_sale", "In-sale", "售中服务";
+        AfterSale = "after_sale", "After-sale", "售后服务";
     }
 }
 
 labelled_enum! {
-    /// Free or paid service (按收費).
+    /// Free or paid service (按收费).
     Charging ("charging") {
-        Free = "free", "Free", "免費服務";
-        Paid = "paid", "Paid", "收費服務";
+        Free = "free", "Free", "免费服务";
+        Paid = "paid", "Paid", "收费服务";
     }
 }
 
 labelled_enum! {
-    /// Where the service happens (按地點).
+    /// Where the service happens (按地点).
     ServiceMode ("service_mode") {
-        FixedPoint = "fixed_point", "On-site at a fixed point", "定點服務";
-        Itinerant = "itinerant", "Itinerant", "巡迴服務";
+        FixedPoint = "fixed_point", "On-site at a fixed point", "定点服务";
+        Itinerant = "itinerant", "Itinerant", "巡回服务";
     }
 }
 
 labelled_enum! {
-    /// One-off or recurring service (按次數).
+    /// One-off or recurring service (按次数).
     Recurrence ("recurrence") {
-        OneOff = "one_off", "One-off", "一次性服務";
-        Recurring = "recurring", "Recurring", "經常性服務";
+        OneOff = "one_off", "One-off", "一次性服务";
+        Recurring = "recurring", "Recurring", "经常性服务";
     }
 }
 
 labelled_enum! {
     /// A message on a case: from the customer, to the customer, or between colleagues.
     MessageKind ("kind") {
-        Inbound = "inbound", "From the customer", "客戶來信";
-        Outbound = "outbound", "To the customer", "回覆客戶";
-        InternalNote = "internal_note", "Internal note", "內部備註";
+        Inbound = "inbound", "From the customer", "客户来信";
+        Outbound = "outbound", "To the customer", "回复客户";
+        InternalNote = "internal_note", "Internal note", "内部备注";
     }
 }
 

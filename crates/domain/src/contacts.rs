@@ -1,12 +1,12 @@
-//! Contacts (聯繫方式): one customer is reached on many channels, and each address
+//! Contacts (联系方式): one customer is reached on many channels, and each address
 //! belongs to one customer only, compared in a normalised form.
 
 use crate::{DomainError, Labelled};
 
 labelled_enum! {
     ContactChannel ("channel") {
-        Email = "email", "Email", "電子郵件";
-        Phone = "phone", "Phone", "電話";
+        Email = "email", "Email", "电子邮件";
+        Phone = "phone", "Phone", "电话";
         Wechat = "wechat", "WeChat", "微信";
         Qq = "qq", "QQ", "QQ";
         Whatsapp = "whatsapp", "WhatsApp", "WhatsApp";

@@ -1,4 +1,4 @@
-//! The customer archive (客戶檔案): classifications, the lifecycle and its cards, lead
+//! The customer archive (客户档案): classifications, the lifecycle and its cards, lead
 //! sources, the qualification matrix and where each piece of information came from.
 
 use crate::{DomainError, Labelled};
@@ -7,43 +7,43 @@ use serde::{Deserialize, Serialize};
 labelled_enum! {
     /// A customer is a person or an organisation; a person may belong to an organisation.
     CustomerKind ("kind") {
-        Person = "person", "Person", "個人";
-        Organization = "organization", "Organisation", "組織";
+        Person = "person", "Person", "个人";
+        Organization = "organization", "Organisation", "组织";
     }
 }
 
 labelled_enum! {
-    /// Classification by value (按價值).
+    /// Classification by value (按价值).
     ValueClass ("value_class") {
-        Key = "key", "Key customer", "關鍵客戶";
-        Ordinary = "ordinary", "Ordinary customer", "普通客戶";
+        Key = "key", "Key customer", "关键客户";
+        Ordinary = "ordinary", "Ordinary customer", "普通客户";
     }
 }
 
 labelled_enum! {
     /// Classification by position (按位置): colleagues are customers too.
     Position ("position") {
-        External = "external", "External", "外部客戶";
-        Internal = "internal", "Internal", "內部客戶";
+        External = "external", "External", "外部客户";
+        Internal = "internal", "Internal", "内部客户";
     }
 }
 
 labelled_enum! {
     /// Classification by role in the supply chain.
     SupplyChainRole ("supply_chain_role") {
-        Intermediate = "intermediate", "Intermediate customer", "中間客戶";
-        Consumer = "consumer", "Consumer", "消費客戶";
-        PublicInterest = "public_interest", "Public-interest customer", "公利客戶";
+        Intermediate = "intermediate", "Intermediate customer", "中间客户";
+        Consumer = "consumer", "Consumer", "消费客户";
+        PublicInterest = "public_interest", "Public-interest customer", "公利客户";
     }
 }
 
 labelled_enum! {
-    /// The customer lifecycle (客戶生命週期). Every change is recorded with who, when and why.
+    /// The customer lifecycle (客户生命周期). Every change is recorded with who, when and why.
     LifecycleState ("lifecycle") {
-        Potential = "potential", "Potential", "潛在客戶";
-        Target = "target", "Target", "目標客戶";
-        Current = "current", "Current", "現實客戶";
-        Lost = "lost", "Lost", "流失客戶";
+        Potential = "potential", "Potential", "潜在客户";
+        Target = "target", "Target", "目标客户";
+        Current = "current", "Current", "现实客户";
+        Lost = "lost", "Lost", "流失客户";
     }
 }
 
@@ -79,7 +79,7 @@ impl LifecycleState {
         }
     }
 
-    /// The customer card (客戶資料卡) that goes with this state.
+    /// The customer card (客户资料卡) that goes with this state.
     pub fn card(self) -> CardKind {
         match self {
             LifecycleState::Potential | LifecycleState::Target => CardKind::Potential,
@@ -94,31 +94,31 @@ labelled_enum! {
     /// needs and hobbies; the current card adds transactions; the lost card adds when and
     /// why the customer was lost and the attempts to win them back.
     CardKind ("card") {
-        Potential = "potential", "Potential customer card", "潛在客戶資料卡";
-        Current = "current", "Current customer card", "現實客戶資料卡";
-        Lost = "lost", "Lost customer card", "流失客戶資料卡";
+        Potential = "potential", "Potential customer card", "潜在客户资料卡";
+        Current = "current", "Current customer card", "现实客户资料卡";
+        Lost = "lost", "Lost customer card", "流失客户资料卡";
     }
 }
 
 labelled_enum! {
-    /// How a lead was found (尋找客戶的方法): the textbook's twelve methods.
+    /// How a lead was found (寻找客户的方法): the textbook's twelve methods.
     LeadSource ("lead_source") {
-        DoorToDoor = "door_to_door", "Door-to-door visits", "逐戶訪問法";
-        DataAnalysis = "data_analysis", "Data analysis", "資料分析法";
-        PersonalNetwork = "personal_network", "Personal network", "緣故法";
-        WebSearch = "web_search", "Web search", "網絡搜尋法";
-        HaloEffect = "halo_effect", "Halo effect (opinion leaders)", "光輝效應法";
-        Advertising = "advertising", "Advertising", "廣告開拓法";
-        Telephone = "telephone", "Telephone", "電話開拓法";
-        Referral = "referral", "Referral chain", "連鎖介紹法";
-        Event = "event", "Events and conferences", "會議尋找法";
+        DoorToDoor = "door_to_door", "Door-to-door visits", "逐户访问法";
+        DataAnalysis = "data_analysis", "Data analysis", "资料分析法";
+        PersonalNetwork = "personal_network", "Personal network", "缘故法";
+        WebSearch = "web_search", "Web search", "网络搜寻法";
+        HaloEffect = "halo_effect", "Halo effect (opinion leaders)", "光辉效应法";
+        Advertising = "advertising", "Advertising", "广告开拓法";
+        Telephone = "telephone", "Telephone", "电话开拓法";
+        Referral = "referral", "Referral chain", "连锁介绍法";
+        Event = "event", "Events and conferences", "会议寻找法";
         PublicWelfare = "public_welfare", "Public-welfare and social events", "公益社交法";
-        MarketConsulting = "market_consulting", "Market consulting", "市場諮詢法";
-        AgentHound = "agent_hound", "Agents (hounds, paid per referral)", "獵犬法";
+        MarketConsulting = "market_consulting", "Market consulting", "市场咨询法";
+        AgentHound = "agent_hound", "Agents (hounds, paid per referral)", "猎犬法";
     }
 }
 
-/// The three questions of customer qualification (客戶資格審查). `None` means "not yet
+/// The three questions of customer qualification (客户资格审查). `None` means "not yet
 /// known", which is different from "no".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -127,7 +127,7 @@ pub struct Qualification {
     pub need: Option<bool>,
     /// Can the customer pay? (支付能力)
     pub ability_to_pay: Option<bool>,
-    /// Can the customer decide the purchase? (購買決策權)
+    /// Can the customer decide the purchase? (购买决策权)
     pub authority: Option<bool>,
 }
 
@@ -152,31 +152,31 @@ impl Qualification {
                 row: None,
                 worth_contacting: None,
                 strategy_en: "Qualification incomplete: find out need, ability to pay and decision authority.".into(),
-                strategy_zh: "資格審查未完成：請確認需求、支付能力和購買決策權。".into(),
+                strategy_zh: "资格审查未完成：请确认需求、支付能力和购买决策权。".into(),
             };
         };
         const CULTIVATE_EN: &str = "May be contacted; observe and cultivate over time until the other two conditions are met.";
-        const CULTIVATE_ZH: &str = "可以接觸，應長期觀察、培養，使之具備另外兩個條件。";
+        const CULTIVATE_ZH: &str = "可以接触，应长期观察、培养，使之具备另外两个条件。";
         let (row, en, zh): (u8, &str, &str) = match (need, pay, authority) {
             (true, true, true) => (
                 1,
                 "Ideal prospect: contact actively, focus on them and keep communicating.",
-                "積極接觸，重點關注和溝通，是理想的銷售對象。",
+                "积极接触，重点关注和沟通，是理想的销售对象。",
             ),
             (true, true, false) => (
                 2,
                 "May be contacted; find the person who holds the decision.",
-                "可以接觸，並設法找到具有決定權的人。",
+                "可以接触，并设法找到具有决定权的人。",
             ),
             (true, false, true) => (
                 3,
                 "May be contacted; check their business and credit standing and offer financing.",
-                "可以接觸，需調查其業務狀況、信用條件等給予融資。",
+                "可以接触，需调查其业务状况、信用条件等给予融资。",
             ),
             (false, true, true) => (
                 4,
                 "May be contacted; with skilled selling there is hope of success.",
-                "可以接觸，配合熟練的銷售技巧，有成功的希望。",
+                "可以接触，配合熟练的销售技巧，有成功的希望。",
             ),
             (true, false, false) => (5, CULTIVATE_EN, CULTIVATE_ZH),
             (false, true, false) => (6, CULTIVATE_EN, CULTIVATE_ZH),
@@ -184,7 +184,7 @@ impl Qualification {
             (false, false, false) => (
                 8,
                 "Not worth contacting: none of the three conditions is met.",
-                "不具備任何條件，不值得接觸。",
+                "不具备任何条件，不值得接触。",
             ),
         };
         QualificationAssessment {
@@ -197,26 +197,26 @@ impl Qualification {
 }
 
 labelled_enum! {
-    /// The kind of a piece of customer information (客戶信息的類型).
+    /// The kind of a piece of customer information (客户信息的类型).
     InformationKind ("information_kind") {
-        Descriptive = "descriptive", "Descriptive (who they are)", "描述類信息";
-        Behavioural = "behavioural", "Behavioural (what they did)", "行為類信息";
-        Associated = "associated", "Associated (what drives them)", "關聯類信息";
+        Descriptive = "descriptive", "Descriptive (who they are)", "描述类信息";
+        Behavioural = "behavioural", "Behavioural (what they did)", "行为类信息";
+        Associated = "associated", "Associated (what drives them)", "关联类信息";
     }
 }
 
 labelled_enum! {
-    /// Where a piece of customer information came from (信息來源): internal channels
+    /// Where a piece of customer information came from (信息来源): internal channels
     /// first, then external ones.
     InformationSource ("source") {
-        Registration = "registration", "Registration", "客戶註冊";
-        SalesRecord = "sales_record", "Sales record", "銷售記錄";
-        ServiceContact = "service_contact", "Service contact", "服務接觸";
-        Agent = "agent", "Entered by an agent", "客服錄入";
-        Import = "import", "Import", "批量導入";
-        PurchasedList = "purchased_list", "Purchased list", "購買名單";
-        Partner = "partner", "Partner", "合作夥伴";
-        PublicSource = "public_source", "Public source", "公開資料";
+        Registration = "registration", "Registration", "客户注册";
+        SalesRecord = "sales_record", "Sales record", "销售记录";
+        ServiceContact = "service_contact", "Service contact", "服务接触";
+        Agent = "agent", "Entered by an agent", "客服录入";
+        Import = "import", "Import", "批量导入";
+        PurchasedList = "purchased_list", "Purchased list", "购买名单";
+        Partner = "partner", "Partner", "合作伙伴";
+        PublicSource = "public_source", "Public source", "公开资料";
     }
 }
 
@@ -238,19 +238,19 @@ pub fn builtin_field_kind(field: &str) -> Option<InformationKind> {
 }
 
 labelled_enum! {
-    /// The customer's communication type (不同類型客戶), which selects the strategy the
+    /// The customer's communication type (不同类型客户), which selects the strategy the
     /// agent is shown while answering.
     CommunicationType ("communication_type") {
-        Hesitant = "hesitant", "Hesitant", "猶豫不決型";
-        Introverted = "introverted", "Introverted", "內向型";
-        Vain = "vain", "Vain", "虛榮型";
-        Boastful = "boastful", "Boastful", "自誇自大型";
+        Hesitant = "hesitant", "Hesitant", "犹豫不决型";
+        Introverted = "introverted", "Introverted", "内向型";
+        Vain = "vain", "Vain", "虚荣型";
+        Boastful = "boastful", "Boastful", "自夸自大型";
         ColdArrogant = "cold_arrogant", "Cold and arrogant", "冷淡傲慢型";
-        StrongWilled = "strong_willed", "Strong-willed", "剛強型";
-        Stubborn = "stubborn", "Stubborn", "頑固型";
-        Cautious = "cautious", "Cautious and steady", "謹慎穩定型";
-        Bargaining = "bargaining", "Bargaining", "討價還價型";
-        Combative = "combative", "Combative", "好鬥型";
+        StrongWilled = "strong_willed", "Strong-willed", "刚强型";
+        Stubborn = "stubborn", "Stubborn", "顽固型";
+        Cautious = "cautious", "Cautious and steady", "谨慎稳定型";
+        Bargaining = "bargaining", "Bargaining", "讨价还价型";
+        Combative = "combative", "Combative", "好斗型";
     }
 }
 
@@ -261,43 +261,43 @@ impl CommunicationType {
         match self {
             Hesitant => (
                 "Help them decide: give clear recommendations and reasons, and narrow the choices.",
-                "幫助其下決心：給出明確建議和理由，縮小選擇範圍。",
+                "帮助其下决心：给出明确建议和理由，缩小选择范围。",
             ),
             Introverted => (
                 "Be patient and sincere; ask gentle open questions and let them take their time.",
-                "耐心真誠，溫和地提問，給對方充分的時間。",
+                "耐心真诚，温和地提问，给对方充分的时间。",
             ),
             Vain => (
                 "Acknowledge their taste and standing sincerely; offer options that reflect it.",
-                "真誠肯定其品味與身份，提供與之相稱的方案。",
+                "真诚肯定其品味与身份，提供与之相称的方案。",
             ),
             Boastful => (
                 "Listen and let them talk, then steer back to facts and the decision.",
-                "耐心傾聽，讓其充分表達，再引回事實與決定。",
+                "耐心倾听，让其充分表达，再引回事实与决定。",
             ),
             ColdArrogant => (
                 "Stay courteous and professional; let facts and quality speak.",
-                "保持禮貌和專業，用事實和品質說話。",
+                "保持礼貌和专业，用事实和品质说话。",
             ),
             StrongWilled => (
                 "Be direct and confident; give facts, respect their decisions.",
-                "直接自信，擺事實，尊重其決定。",
+                "直接自信，摆事实，尊重其决定。",
             ),
             Stubborn => (
                 "Do not argue; find common ground and let evidence change their mind.",
-                "不爭辯，尋找共同點，用證據改變其看法。",
+                "不争辩，寻找共同点，用证据改变其看法。",
             ),
             Cautious => (
                 "Give thorough information, guarantees and time; avoid pressure.",
-                "提供詳盡資料和保證，給予時間，避免施壓。",
+                "提供详尽资料和保证，给予时间，避免施压。",
             ),
             Bargaining => (
                 "Hold the price with value arguments; concede little and in exchange.",
-                "以價值支撐價格，讓步要小且有交換條件。",
+                "以价值支撑价格，让步要小且有交换条件。",
             ),
             Combative => (
                 "Stay calm and never fight back; acknowledge feelings and move to solutions.",
-                "保持冷靜，絕不對抗，先接納情緒再談解決辦法。",
+                "保持冷静，绝不对抗，先接纳情绪再谈解决办法。",
             ),
         }
     }
@@ -307,10 +307,10 @@ labelled_enum! {
     /// The type of a custom field defined by an admin.
     CustomFieldType ("field_type") {
         Text = "text", "Text", "文本";
-        Number = "number", "Number", "數字";
+        Number = "number", "Number", "数字";
         Boolean = "boolean", "Yes/No", "是否";
         Date = "date", "Date", "日期";
-        Select = "select", "Choice", "選項";
+        Select = "select", "Choice", "选项";
     }
 }
 
@@ -442,51 +442,51 @@ mod tests {
                 assessment.strategy_zh
             );
         };
-        check(Some(true), Some(true), Some(true), Some(1), "積極接觸");
+        check(Some(true), Some(true), Some(true), Some(1), "积极接触");
         check(
             Some(true),
             Some(true),
             Some(false),
             Some(2),
-            "可以接觸，並設法找到",
+            "可以接触，并设法找到",
         );
         check(
             Some(true),
             Some(false),
             Some(true),
             Some(3),
-            "可以接觸，需調查",
+            "可以接触，需调查",
         );
         check(
             Some(false),
             Some(true),
             Some(true),
             Some(4),
-            "可以接觸，配合",
+            "可以接触，配合",
         );
         check(
             Some(true),
             Some(false),
             Some(false),
             Some(5),
-            "可以接觸，應長期",
+            "可以接触，应长期",
         );
         check(
             Some(false),
             Some(true),
             Some(false),
             Some(6),
-            "可以接觸，應長期",
+            "可以接触，应长期",
         );
         check(
             Some(false),
             Some(false),
             Some(true),
             Some(7),
-            "可以接觸，應長期",
+            "可以接触，应长期",
         );
-        check(Some(false), Some(false), Some(false), Some(8), "不具備");
-        check(Some(true), None, Some(true), None, "資格審查未完成");
+        check(Some(false), Some(false), Some(false), Some(8), "不具备");
+        check(Some(true), None, Some(true), None, "资格审查未完成");
     }
 
     #[test]

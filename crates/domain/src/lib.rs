@@ -8,7 +8,9 @@
 #[macro_use]
 mod labels;
 pub mod access;
+pub mod calendar;
 pub mod cases;
+pub mod complaints;
 pub mod contacts;
 pub mod customers;
 pub mod text;

@@ -1,20 +1,20 @@
-//! Touchpoints (接觸點): every interaction with a customer, on one timeline, with its
+//! Touchpoints (接触点): every interaction with a customer, on one timeline, with its
 //! channel, who started it, the interaction type and the kind of content exchanged.
 
 labelled_enum! {
-    /// The channel of an interaction (溝通渠道).
+    /// The channel of an interaction (沟通渠道).
     Channel ("channel") {
-        Email = "email", "Email", "電子郵件";
-        Phone = "phone", "Phone", "電話";
-        LiveChat = "live_chat", "Live chat", "在線客服";
-        Im = "im", "Instant messaging", "即時通訊";
+        Email = "email", "Email", "电子邮件";
+        Phone = "phone", "Phone", "电话";
+        LiveChat = "live_chat", "Live chat", "在线客服";
+        Im = "im", "Instant messaging", "即时通讯";
         Sms = "sms", "SMS", "短信";
-        Web = "web", "Website / form", "網站";
-        Api = "api", "API / system", "系統接口";
-        FaceToFace = "face_to_face", "Face to face", "面對面";
+        Web = "web", "Website / form", "网站";
+        Api = "api", "API / system", "系统接口";
+        FaceToFace = "face_to_face", "Face to face", "面对面";
         Letter = "letter", "Letter", "信函";
         /// Events kefu records itself (a lifecycle change, a transfer).
-        System = "system", "kefu", "系統";
+        System = "system", "kefu", "系统";
     }
 }
 
@@ -38,27 +38,27 @@ impl Channel {
 labelled_enum! {
     /// Who started the interaction.
     Direction ("direction") {
-        CustomerInitiated = "customer_initiated", "Started by the customer", "客戶發起";
-        CompanyInitiated = "company_initiated", "Started by the company", "企業發起";
+        CustomerInitiated = "customer_initiated", "Started by the customer", "客户发起";
+        CompanyInitiated = "company_initiated", "Started by the company", "企业发起";
     }
 }
 
 labelled_enum! {
-    /// The textbook's interaction types (互動類型).
+    /// The textbook's interaction types (互动类型).
     InteractionType ("interaction_type") {
-        FaceToFace = "face_to_face", "Face to face", "面對面互動";
-        IndirectPersonal = "indirect_personal", "Indirect personal", "間接人際互動";
-        NonPersonal = "non_personal", "Non-personal", "非人際互動";
+        FaceToFace = "face_to_face", "Face to face", "面对面互动";
+        IndirectPersonal = "indirect_personal", "Indirect personal", "间接人际互动";
+        NonPersonal = "non_personal", "Non-personal", "非人际互动";
     }
 }
 
 labelled_enum! {
-    /// What the interaction carried (互動內容).
+    /// What the interaction carried (互动内容).
     ContentType ("content_type") {
         Information = "information", "Information", "信息";
         Emotion = "emotion", "Emotion", "情感";
-        Policy = "policy", "Philosophy / policy", "理念與政策";
-        Opinion = "opinion", "Opinions / suggestions", "意見與建議";
+        Policy = "policy", "Philosophy / policy", "理念与政策";
+        Opinion = "opinion", "Opinions / suggestions", "意见与建议";
     }
 }
 
@@ -66,20 +66,24 @@ labelled_enum! {
     /// What happened at a touchpoint.
     TimelineKind ("kind") {
         Message = "message", "Message", "消息";
-        CaseCreated = "case_created", "Case created", "新建工單";
-        CaseStatus = "case_status", "Case status changed", "工單狀態變更";
-        CaseUpdated = "case_updated", "Case updated", "工單更新";
-        CaseTransfer = "case_transfer", "Case transferred", "工單轉接";
-        CaseMerged = "case_merged", "Case merged", "工單合併";
-        Call = "call", "Call", "通話";
-        Visit = "visit", "Visit", "拜訪";
+        CaseCreated = "case_created", "Case created", "新建工单";
+        CaseStatus = "case_status", "Case status changed", "工单状态变更";
+        CaseUpdated = "case_updated", "Case updated", "工单更新";
+        CaseTransfer = "case_transfer", "Case transferred", "工单转接";
+        CaseMerged = "case_merged", "Case merged", "工单合并";
+        Call = "call", "Call", "通话";
+        Visit = "visit", "Visit", "拜访";
         Letter = "letter", "Letter", "信函";
-        SurveyAnswer = "survey_answer", "Survey answer", "問卷回覆";
-        OrderEvent = "order_event", "Order event", "訂單事件";
+        SurveyAnswer = "survey_answer", "Survey answer", "问卷回复";
+        OrderEvent = "order_event", "Order event", "订单事件";
         Transaction = "transaction", "Transaction", "交易";
-        Lifecycle = "lifecycle", "Lifecycle change", "生命週期變更";
-        FollowUp = "follow_up", "Win-back attempt", "挽回跟進";
-        Note = "note", "Note", "備註";
+        Lifecycle = "lifecycle", "Lifecycle change", "生命周期变更";
+        FollowUp = "follow_up", "Win-back attempt", "挽回跟进";
+        Note = "note", "Note", "备注";
+        /// A step of a complaint through its flow or escalation.
+        Complaint = "complaint", "Complaint handling", "投诉处理";
+        /// A promise made to the customer, kept or broken.
+        Promise = "promise", "Promise", "承诺";
     }
 }
 

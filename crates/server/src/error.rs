@@ -48,6 +48,10 @@ catalogue! {
     CustomerReferenced = "customer_referenced", CONFLICT, "Other customers belong to or were referred by this customer.";
     DifferentCustomers = "different_customers", CONFLICT, "Only cases of the same customer can be merged.";
     NotLost = "not_lost", CONFLICT, "Win-back attempts are recorded for lost customers only.";
+    NotAComplaint = "not_a_complaint", CONFLICT, "A complaint record goes on a case of kind complaint.";
+    RoleRequired = "role_required", FORBIDDEN, "The step needs a higher role (a supervisor decides reviews and appeals).";
+    AuthorityExceeded = "authority_exceeded", FORBIDDEN, "The compensation is above the caller's limit in the complaint rule set; escalate instead.";
+    NotTheSubject = "not_the_subject", FORBIDDEN, "Only the employee a complaint names may appeal it.";
     Conflict = "conflict", CONFLICT, "The change contradicts what is stored.";
     VersionMismatch = "version_mismatch", PRECONDITION_FAILED, "If-Match names an older version: reload and apply the change again.";
     InvalidIfMatch = "invalid_if_match", BAD_REQUEST, "If-Match must be an ETag this API handed out, such as \"3\".";
@@ -151,6 +155,10 @@ impl From<StoreError> for ApiError {
                     "not_lost" => ErrorCode::NotLost,
                     "invalid_credentials" => ErrorCode::InvalidCredentials,
                     "unsupported" => ErrorCode::Unsupported,
+                    "not_a_complaint" => ErrorCode::NotAComplaint,
+                    "role_required" => ErrorCode::RoleRequired,
+                    "authority_exceeded" => ErrorCode::AuthorityExceeded,
+                    "not_the_subject" => ErrorCode::NotTheSubject,
                     _ => ErrorCode::Conflict,
                 };
                 ApiError {

@@ -327,4 +327,7 @@ versioned! {
     kefu_store::users::User => |u| u.version,
     kefu_store::users::Team => |t| t.version,
     kefu_store::users::CreatedToken => |_| 0,
+    kefu_store::complaints::ComplaintDetail => |c| c.complaint.version,
+    kefu_store::complaints::Appeal => |_| 0,
+    kefu_store::promises::Promise => |p| p.version,
 }

@@ -5,10 +5,12 @@
 //! built from that table, so a route cannot exist without its check.
 
 pub mod auth;
+pub mod background;
 pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod state;
+mod tracking_page;
 
 pub use auth::Access;
 pub use state::{AppState, ServerConfig};
@@ -20,7 +22,7 @@ use axum::middleware::Next;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use error::{ApiError, ErrorCode};
 use kefu_domain::access::Permission::*;
-use routes::{admin, cases, customers, system, timeline};
+use routes::{admin, cases, complaints, customers, system, timeline};
 use std::future::Future;
 use utoipa::OpenApi;
 
@@ -250,6 +252,120 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::GET,
+            "/api/v1/complaints",
+            P(CasesRead),
+            get(complaints::list),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/complaint",
+            P(CasesRead),
+            get(complaints::get),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/complaint",
+            P(CasesWrite),
+            post(complaints::record),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/cases/{id}/complaint",
+            P(CasesWrite),
+            patch(complaints::update),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/complaint/steps",
+            P(CasesWrite),
+            post(complaints::step),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/complaint/appeals",
+            P(CasesWrite),
+            post(complaints::appeal),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/appeals",
+            P(ComplaintsReview),
+            get(complaints::appeals),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/appeals/{id}/decision",
+            P(ComplaintsReview),
+            post(complaints::decide_appeal),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/complaint-rules",
+            P(CasesRead),
+            get(complaints::rules),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/complaint-rules",
+            P(SettingsManage),
+            post(complaints::publish_rules),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/promises",
+            P(CasesRead),
+            get(complaints::promises),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/promises",
+            P(CasesWrite),
+            post(complaints::add_promise),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/promises/{id}/status",
+            P(CasesWrite),
+            post(complaints::settle_promise),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/tracking-link",
+            P(CasesWrite),
+            post(complaints::tracking_link),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/cases/{id}/tracking-link",
+            P(CasesWrite),
+            delete(complaints::revoke_tracking_link),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/track/{token}",
+            Public,
+            get(complaints::track),
+        ),
+        r(
+            Method::GET,
+            "/track/{token}",
+            Public,
+            get(complaints::track_page),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/notifications",
+            P(NotificationsOwn),
+            get(complaints::notifications),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/notifications/{id}/read",
+            P(NotificationsOwn),
+            post(complaints::read_notification),
+        ),
+        r(
+            Method::GET,
             "/api/v1/timeline",
             P(TimelineRead),
             get(timeline::list),
@@ -395,14 +511,21 @@ pub async fn serve(
         admin::teams, admin::create_team, admin::team, admin::update_team,
         admin::users, admin::create_user, admin::user, admin::update_user,
         admin::tokens, admin::create_token, admin::revoke_token,
+        complaints::list, complaints::get, complaints::record, complaints::update, complaints::step,
+        complaints::appeal, complaints::appeals, complaints::decide_appeal,
+        complaints::rules, complaints::publish_rules,
+        complaints::promises, complaints::add_promise, complaints::settle_promise,
+        complaints::tracking_link, complaints::revoke_tracking_link, complaints::track,
+        complaints::notifications, complaints::read_notification,
     ),
     components(schemas(error::ErrorBody, error::ErrorCode)),
     modifiers(&BearerAuth),
     tags(
-        (name = "customers", description = "The customer archive (客戶檔案)"),
-        (name = "cases", description = "Cases (工單)"),
-        (name = "timeline", description = "Touchpoints (接觸點)"),
+        (name = "customers", description = "The customer archive (客户档案)"),
+        (name = "cases", description = "Cases (工单)"),
+        (name = "timeline", description = "Touchpoints (接触点)"),
         (name = "audit", description = "The audit log"),
+        (name = "complaints", description = "Complaint handling (投诉处理): the record, the flow and its escalation, appeals, rules, promises, tracking links, notifications"),
     )
 )]
 pub struct ApiDoc;

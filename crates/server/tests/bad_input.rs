@@ -422,7 +422,7 @@ async fn a_closed_case_stays_closed() {
 async fn a_closed_case_takes_no_messages_or_changes() {
     let (app, token) = setup().await;
     let customer = app.customer(&token, json!({"name": "甲"})).await;
-    let case = app.case(&token, &customer, "關閉").await;
+    let case = app.case(&token, &customer, "关闭").await;
     let id = case["id"].as_str().expect("id").to_string();
     app.post(
         &format!("/api/v1/cases/{id}/transitions"),
@@ -438,7 +438,7 @@ async fn a_closed_case_takes_no_messages_or_changes() {
         .post(
             &messages,
             &token,
-            json!({"kind": "outbound", "body": "還在嗎？"}),
+            json!({"kind": "outbound", "body": "还在吗？"}),
         )
         .await;
     reply.assert_error(409, "case_closed");
@@ -459,7 +459,7 @@ async fn a_closed_case_takes_no_messages_or_changes() {
         .await;
     reply.assert_error(409, "case_closed");
     let team = app
-        .post("/api/v1/teams", &token, json!({"name": "二線"}))
+        .post("/api/v1/teams", &token, json!({"name": "二线"}))
         .await
         .id();
     let reply = app
@@ -490,7 +490,7 @@ async fn a_closed_case_takes_no_messages_or_changes() {
         .await;
     assert_eq!(attachments.ok(200), &json!([]));
     let now = app.get(&format!("/api/v1/cases/{id}"), &token).await;
-    assert_eq!(now.ok(200)["subject"], "關閉");
+    assert_eq!(now.ok(200)["subject"], "关闭");
     assert_eq!(now.json["team_id"], Value::Null);
     assert_eq!(app.timeline_count().await, timeline_before);
 }
@@ -575,7 +575,7 @@ async fn a_stale_if_match_changes_nothing() {
                 Req::new(Method::PATCH, &path)
                     .bearer(&token)
                     .header("if-match", stale)
-                    .json(&json!({"name": "乙", "notes": "過時"})),
+                    .json(&json!({"name": "乙", "notes": "过时"})),
             )
             .await;
         reply.assert_error(412, "version_mismatch");
@@ -615,7 +615,7 @@ async fn a_stale_if_match_changes_nothing() {
             Req::new(Method::PATCH, &case_path)
                 .bearer(&token)
                 .header("if-match", "\"1\"")
-                .json(&json!({"priority": "low", "subject": "過時"})),
+                .json(&json!({"priority": "low", "subject": "过时"})),
         )
         .await;
     reply.assert_error(412, "version_mismatch");
@@ -639,7 +639,7 @@ async fn a_stale_if_match_changes_nothing() {
 async fn a_malformed_if_match_is_400() {
     let (app, token) = setup().await;
     let id = app.customer(&token, json!({"name": "甲"})).await;
-    let case = app.case(&token, &id, "標頭").await;
+    let case = app.case(&token, &id, "标头").await;
     let case_path = format!("/api/v1/cases/{}", case["id"].as_str().expect("id"));
     let path = format!("/api/v1/customers/{id}");
     for bad in ["1", "\"one\"", "W/1", "\"1", "'1'", "\"1\", \"2\""] {
@@ -662,7 +662,7 @@ async fn a_malformed_if_match_is_400() {
     assert_eq!(state["version"], 1);
     assert_eq!(state["notes"], "");
     let now = app.get(&case_path, &token).await;
-    assert_eq!(now.ok(200)["subject"], "標頭");
+    assert_eq!(now.ok(200)["subject"], "标头");
     assert_eq!(now.json["version"], 1);
     // `*` means "any version".
     let reply = app
@@ -712,7 +712,7 @@ async fn an_unknown_query_parameter_is_400() {
 async fn bad_cursors_and_limits_are_refused() {
     let (app, token) = setup().await;
     for n in 0..3 {
-        app.customer(&token, json!({"name": format!("客戶{n}")}))
+        app.customer(&token, json!({"name": format!("客户{n}")}))
             .await;
     }
     for path in [
@@ -1371,7 +1371,7 @@ async fn huge_amounts_keep_the_customer_readable(store: kefu_store::Store) {
     let app = TestApp::new(store);
     let token = app.admin().await;
     let id = app
-        .customer(&token, json!({"name": "大客戶", "lifecycle": "current"}))
+        .customer(&token, json!({"name": "大客户", "lifecycle": "current"}))
         .await;
     for _ in 0..2 {
         let reply = app

@@ -41,7 +41,11 @@ fn the_route_table_is_sane() {
             "{} is declared twice",
             describe(route)
         );
-        assert!(route.path.starts_with("/api/"), "{}", describe(route));
+        assert!(
+            route.path.starts_with("/api/") || route.path == "/track/{token}",
+            "{}",
+            describe(route)
+        );
     }
     // The only public routes are health, the documents and login.
     let public: BTreeSet<String> = table
@@ -55,6 +59,8 @@ fn the_route_table_is_sane() {
         "GET /api/docs",
         "GET /api/docs/{file}",
         "POST /api/v1/auth/login",
+        "GET /api/v1/track/{token}",
+        "GET /track/{token}",
     ]
     .into_iter()
     .map(str::to_string)
@@ -375,7 +381,7 @@ fn the_route_table_and_the_openapi_document_agree() {
     }
     let routed: BTreeSet<(String, String)> = kefu_server::route_table()
         .iter()
-        .filter(|r| !r.path.starts_with("/api/docs"))
+        .filter(|r| r.path.starts_with("/api/v1/"))
         .map(|r| (r.method.to_string(), r.path.to_string()))
         .collect();
     let undocumented: Vec<_> = routed.difference(&documented).collect();

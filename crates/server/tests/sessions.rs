@@ -136,10 +136,10 @@ async fn cookie_changes_need_the_csrf_token_and_the_same_origin() {
     assert_eq!(list.ok(200)["items"], json!([]));
 
     // A change without the token, or with another one, is refused and writes nothing.
-    app.send(create_customer(&session, "無令牌"))
+    app.send(create_customer(&session, "无令牌"))
         .await
         .assert_error(403, "csrf_failed");
-    app.send(create_customer(&session, "錯令牌").header("x-csrf-token", "guess"))
+    app.send(create_customer(&session, "错令牌").header("x-csrf-token", "guess"))
         .await
         .assert_error(403, "csrf_failed");
     app.send(create_customer(&session, "空令牌").header("x-csrf-token", ""))
@@ -248,7 +248,7 @@ async fn logout_ends_the_session() {
             .await
             .assert_error(401, "unauthenticated");
     }
-    app.send(create_customer(&session, "登出後").header("x-csrf-token", &session.csrf))
+    app.send(create_customer(&session, "登出后").header("x-csrf-token", &session.csrf))
         .await
         .assert_error(401, "unauthenticated");
     assert_eq!(app.customer_count().await, 0);

@@ -67,10 +67,10 @@ async fn customer_story(store: Store) {
             Req::new(Method::PATCH, &path)
                 .bearer(&token)
                 .header("if-match", "\"1\"")
-                .json(&json!({"notes": "喜歡喝茶", "value_class": "key", "communication_type": "hesitant"})),
+                .json(&json!({"notes": "喜欢喝茶", "value_class": "key", "communication_type": "hesitant"})),
         )
         .await;
-    assert_eq!(patched.ok(200)["notes"], "喜歡喝茶");
+    assert_eq!(patched.ok(200)["notes"], "喜欢喝茶");
     assert_eq!(patched.header("etag"), "\"2\"");
     assert_eq!(patched.json["version"], 2);
     assert_eq!(patched.json["value_class"], "key");
@@ -133,7 +133,7 @@ async fn customer_story(store: Store) {
                 "channel": "face_to_face",
                 "direction": "company_initiated",
                 "content_type": "emotion",
-                "summary": "上門拜訪，客戶很滿意",
+                "summary": "上门拜访，客户很满意",
                 "occurred_at": "2026-01-05T08:30:00Z",
             }),
         )
@@ -214,7 +214,7 @@ async fn customer_story(store: Store) {
         .find(|e| e["action"] == "update" && e["before"]["version"] == 1)
         .expect("the notes update");
     assert_eq!(update["before"]["notes"], "");
-    assert_eq!(update["after"]["notes"], "喜歡喝茶");
+    assert_eq!(update["after"]["notes"], "喜欢喝茶");
     assert_eq!(update["before"]["version"], 1);
     assert_eq!(update["after"]["version"], 2);
     // Newest first.
@@ -234,7 +234,7 @@ async fn case_story(store: Store) {
     let customer = app
         .customer(
             &token,
-            json!({"name": "李華", "contacts": [{"channel": "phone", "value": "13800138000"}]}),
+            json!({"name": "李华", "contacts": [{"channel": "phone", "value": "13800138000"}]}),
         )
         .await;
 
@@ -243,10 +243,10 @@ async fn case_story(store: Store) {
         .post(
             "/api/v1/teams",
             &admin,
-            json!({"name": "技術支持二線", "description": "second line"}),
+            json!({"name": "技术支持二线", "description": "second line"}),
         )
         .await;
-    assert_eq!(team.ok(201)["name"], "技術支持二線");
+    assert_eq!(team.ok(201)["name"], "技术支持二线");
     assert_eq!(team.header("etag"), "\"1\"");
     let team = team.id();
     let teams = app.get("/api/v1/teams", &token).await;
@@ -260,7 +260,7 @@ async fn case_story(store: Store) {
         .post(
             "/api/v1/cases",
             &token,
-            json!({"customer_id": customer, "kind": "technical_support", "subject": "打印機卡紙", "body": "打印機一直卡紙，怎麼辦？"}),
+            json!({"customer_id": customer, "kind": "technical_support", "subject": "打印机卡纸", "body": "打印机一直卡纸，怎么办？"}),
         )
         .await;
     let case = created.ok(201).clone();
@@ -268,7 +268,7 @@ async fn case_story(store: Store) {
     let id = created.id();
     assert_eq!(case["status"], "new");
     assert_eq!(case["customer_id"], customer.as_str());
-    assert_eq!(case["customer_name"], "李華");
+    assert_eq!(case["customer_name"], "李华");
     assert_eq!(case["priority"], "normal");
     assert_eq!(case["service_stage"], "after_sale");
     assert_eq!(case["technical"], true);
@@ -285,7 +285,7 @@ async fn case_story(store: Store) {
         .post(
             "/api/v1/cases",
             &token,
-            json!({"customer_id": customer, "kind": "complaint", "subject": "態度差", "body": "客服態度很差"}),
+            json!({"customer_id": customer, "kind": "complaint", "subject": "态度差", "body": "客服态度很差"}),
         )
         .await;
     assert_eq!(complaint.ok(201)["priority"], "high");
@@ -299,7 +299,7 @@ async fn case_story(store: Store) {
         .post(
             &format!("{path}/messages"),
             &token,
-            json!({"kind": "outbound", "body": "請先關機再打開。", "channel": "email"}),
+            json!({"kind": "outbound", "body": "请先关机再打开。", "channel": "email"}),
         )
         .await;
     let message = reply.ok(201).clone();
@@ -310,7 +310,7 @@ async fn case_story(store: Store) {
         .post(
             &format!("{path}/messages"),
             &token,
-            json!({"kind": "internal_note", "body": "可能是硬件問題"}),
+            json!({"kind": "internal_note", "body": "可能是硬件问题"}),
         )
         .await;
     note.ok(201);
@@ -332,7 +332,7 @@ async fn case_story(store: Store) {
             Req::new(Method::POST, &format!("{path}/transitions"))
                 .bearer(&token)
                 .header("if-match", &etag)
-                .json(&json!({"status": "pending", "reason": "等客戶回覆"})),
+                .json(&json!({"status": "pending", "reason": "等客户回复"})),
         )
         .await;
     assert_eq!(pending.ok(200)["status"], "pending");
@@ -341,7 +341,7 @@ async fn case_story(store: Store) {
     app.post(
         &format!("{path}/messages"),
         &token,
-        json!({"kind": "inbound", "body": "還是不行", "channel": "phone", "content_type": "emotion"}),
+        json!({"kind": "inbound", "body": "还是不行", "channel": "phone", "content_type": "emotion"}),
     )
     .await
     .ok(201);
@@ -361,7 +361,7 @@ async fn case_story(store: Store) {
             (json!("pending"), json!("open")),
         ]
     );
-    assert_eq!(transitions.json[1]["reason"], "等客戶回覆");
+    assert_eq!(transitions.json[1]["reason"], "等客户回复");
     assert_eq!(transitions.json[1]["actor"], agent.email.as_str());
 
     // Transfer to the team and a colleague.
@@ -369,7 +369,7 @@ async fn case_story(store: Store) {
         .post(
             &format!("{path}/transfers"),
             &token,
-            json!({"team_id": team, "assignee_id": colleague.id, "reason": "需要二線支持"}),
+            json!({"team_id": team, "assignee_id": colleague.id, "reason": "需要二线支持"}),
         )
         .await;
     assert_eq!(transferred.ok(200)["team_id"], team.as_str());
@@ -381,7 +381,7 @@ async fn case_story(store: Store) {
     assert_eq!(transfers[0]["from_team_id"], Value::Null);
     assert_eq!(transfers[0]["to_team_id"], team.as_str());
     assert_eq!(transfers[0]["to_assignee_id"], colleague.id.as_str());
-    assert_eq!(transfers[0]["reason"], "需要二線支持");
+    assert_eq!(transfers[0]["reason"], "需要二线支持");
     let mine = app
         .get(&format!("/api/v1/cases?team_id={team}"), &token)
         .await;
@@ -395,7 +395,7 @@ async fn case_story(store: Store) {
         .post(
             "/api/v1/cases",
             &token,
-            json!({"customer_id": customer, "kind": "technical_support", "subject": "打印機又卡紙", "body": "同一個問題"}),
+            json!({"customer_id": customer, "kind": "technical_support", "subject": "打印机又卡纸", "body": "同一个问题"}),
         )
         .await;
     let duplicate = duplicate.ok(201)["id"].as_str().expect("id").to_string();
@@ -425,7 +425,7 @@ async fn case_story(store: Store) {
         .iter()
         .filter_map(|m| m["body"].as_str())
         .collect();
-    assert!(bodies.contains(&"同一個問題"), "{bodies:?}");
+    assert!(bodies.contains(&"同一个问题"), "{bodies:?}");
     assert_eq!(bodies.len(), 6, "{bodies:?}");
 
     // The customer's timeline tells the story, each entry classified.
@@ -559,21 +559,21 @@ async fn case_story(store: Store) {
 async fn attachments_round_trip(store: Store) {
     let app = TestApp::new(store);
     let (_, token) = app.user(Role::Agent).await;
-    let customer = app.customer(&token, json!({"name": "附件客戶"})).await;
-    let case = app.case(&token, &customer, "發票").await;
+    let customer = app.customer(&token, json!({"name": "附件客户"})).await;
+    let case = app.case(&token, &customer, "发票").await;
     let id = case["id"].as_str().expect("id").to_string();
     let message = app
         .post(
             &format!("/api/v1/cases/{id}/messages"),
             &token,
-            json!({"kind": "outbound", "body": "附上發票"}),
+            json!({"kind": "outbound", "body": "附上发票"}),
         )
         .await
         .id();
 
     // Every byte value, so nothing is taken for text.
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let filename = "發票 2026(1).pdf";
+    let filename = "发票 2026(1).pdf";
     let uploaded = app
         .send(
             Req::new(
@@ -645,7 +645,7 @@ async fn attachments_round_trip(store: Store) {
     assert!(
         disposition.contains(&format!(
             "filename*=UTF-8''{}",
-            "%E7%99%BC%E7%A5%A8%202026%281%29.pdf"
+            "%E5%8F%91%E7%A5%A8%202026%281%29.pdf"
         )),
         "{disposition}"
     );
@@ -687,19 +687,19 @@ async fn lists_walk_every_item_once_and_filter(store: Store) {
     let people = [
         ("王小明", "potential"),
         ("王大明", "current"),
-        ("李小龍", "current"),
-        ("張三", "lost"),
+        ("李小龙", "current"),
+        ("张三", "lost"),
         // Namesakes: the name order must page through ties.
-        ("張三", "lost"),
-        ("張三", "lost"),
+        ("张三", "lost"),
+        ("张三", "lost"),
         ("Zhang Wei", "target"),
-        ("陳美玲", "potential"),
-        ("小明書店", "current"),
+        ("陈美玲", "potential"),
+        ("小明书店", "current"),
     ];
     let mut created = Vec::new();
     for (name, lifecycle) in people {
         let mut body = json!({"name": name, "lifecycle": lifecycle});
-        if name == "小明書店" {
+        if name == "小明书店" {
             body["kind"] = json!("organization");
         }
         created.push(app.customer(&token, body).await);
@@ -740,7 +740,7 @@ async fn lists_walk_every_item_once_and_filter(store: Store) {
     let set =
         |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| n.to_string()).collect() };
     let current = walk(&app, &token, "/api/v1/customers?lifecycle=current", 2).await;
-    assert_eq!(names(&current), set(&["王大明", "李小龍", "小明書店"]));
+    assert_eq!(names(&current), set(&["王大明", "李小龙", "小明书店"]));
     let xiaoming = walk(
         &app,
         &token,
@@ -748,7 +748,7 @@ async fn lists_walk_every_item_once_and_filter(store: Store) {
         1,
     )
     .await;
-    assert_eq!(names(&xiaoming), set(&["王小明", "小明書店"]));
+    assert_eq!(names(&xiaoming), set(&["王小明", "小明书店"]));
     let both = walk(
         &app,
         &token,
@@ -759,7 +759,7 @@ async fn lists_walk_every_item_once_and_filter(store: Store) {
         2,
     )
     .await;
-    assert_eq!(names(&both), set(&["小明書店"]));
+    assert_eq!(names(&both), set(&["小明书店"]));
     let latin = walk(
         &app,
         &token,
@@ -790,7 +790,7 @@ async fn lists_walk_every_item_once_and_filter(store: Store) {
             .post(
                 "/api/v1/cases",
                 &token,
-                json!({"customer_id": created[customer], "kind": kind, "subject": format!("工單{n} 退貨"), "body": "內容"}),
+                json!({"customer_id": created[customer], "kind": kind, "subject": format!("工单{n} 退货"), "body": "内容"}),
             )
             .await;
         case_ids.push(reply.id());
@@ -859,7 +859,7 @@ async fn lists_walk_every_item_once_and_filter(store: Store) {
     let by_text = walk(
         &app,
         &token,
-        &format!("/api/v1/cases?q={}", enc("工單3")),
+        &format!("/api/v1/cases?q={}", enc("工单3")),
         2,
     )
     .await;
@@ -895,8 +895,8 @@ fn ids_or_numbers(items: &[Value]) -> Vec<String> {
 async fn idempotent_creates(store: Store) {
     let app = TestApp::new(store);
     let (_, token) = app.user(Role::Agent).await;
-    let customer = app.customer(&token, json!({"name": "冪等"})).await;
-    let body = json!({"customer_id": customer, "kind": "order", "subject": "重複提交", "body": "網絡不好"});
+    let customer = app.customer(&token, json!({"name": "幂等"})).await;
+    let body = json!({"customer_id": customer, "kind": "order", "subject": "重复提交", "body": "网络不好"});
     let send = |key: &str, body: &Value, token: &str| {
         app.send(
             Req::new(Method::POST, "/api/v1/cases")
@@ -917,7 +917,7 @@ async fn idempotent_creates(store: Store) {
 
     // The same key with another body.
     let other =
-        json!({"customer_id": customer, "kind": "order", "subject": "另一張", "body": "網絡不好"});
+        json!({"customer_id": customer, "kind": "order", "subject": "另一张", "body": "网络不好"});
     let reply = send("order-42", &other, &token).await;
     reply.assert_field_error(422, "idempotency_key_reused", "Idempotency-Key");
     assert_eq!(app.case_count().await, 1);

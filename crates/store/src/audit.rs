@@ -1,4 +1,4 @@
-//! The audit log (審計日誌): every change, who made it, when, and the object before and
+//! The audit log (审计日志): every change, who made it, when, and the object before and
 //! after. Written in the same transaction as the change, so neither exists without the
 //! other.
 

@@ -29,7 +29,7 @@ impl Store {
             let mut batch_ids = Vec::with_capacity(batch);
             for i in 0..batch {
                 let n = next + i;
-                let name = format!("客戶{n:07} Customer {n}");
+                let name = format!("客户{n:07} Customer {n}");
                 let id = new_public_id();
                 if i > 0 {
                     builder.push(", ");
@@ -93,7 +93,7 @@ impl Store {
                         .into(),
                         interaction.into(),
                         "information".into(),
-                        format!("第{e}次聯繫：訂單查詢 / contact {e}: order enquiry").into(),
+                        format!("第{e}次联系：订单查询 / contact {e}: order enquiry").into(),
                         "{}".into(),
                         at.into(),
                         at.into(),

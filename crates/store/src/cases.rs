@@ -1,5 +1,5 @@
-//! Cases (工單): creation with a first message, messages, status changes, transfers
-//! between teams (轉接), merges and attachments — each written with its timeline entry
+//! Cases (工单): creation with a first message, messages, status changes, transfers
+//! between teams (转接), merges and attachments — each written with its timeline entry
 //! and audit record in one transaction.
 
 use crate::audit;
@@ -39,7 +39,7 @@ pub struct Case {
     pub recurrence: Recurrence,
     pub team_id: Option<String>,
     pub assignee_id: Option<String>,
-    /// The person who first received the case and stays accountable for it (首問負責制).
+    /// The person who first received the case and stays accountable for it (首问负责制).
     pub first_owner_id: Option<String>,
     pub merged_into_id: Option<String>,
     pub created_at: Timestamp,
@@ -140,7 +140,7 @@ pub struct StatusChangeRecord {
     pub at: Timestamp,
 }
 
-/// A transfer (轉接) to another team or person, always with a reason.
+/// A transfer (转接) to another team or person, always with a reason.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTransfer {
@@ -226,13 +226,13 @@ fn case_from_row(row: &Row) -> Result<Case> {
     })
 }
 
-async fn load_case(conn: &mut Conn, public_id: &str) -> Result<Case> {
+pub(crate) async fn load_case(conn: &mut Conn, public_id: &str) -> Result<Case> {
     fetch_case(conn, public_id, false).await
 }
 
 /// Loads a case inside a write transaction, locking its row on PostgreSQL so that
 /// concurrent changes queue instead of overwriting each other (SQLite has one writer).
-async fn lock_case(conn: &mut Conn, public_id: &str) -> Result<Case> {
+pub(crate) async fn lock_case(conn: &mut Conn, public_id: &str) -> Result<Case> {
     fetch_case(conn, public_id, true).await
 }
 
@@ -250,14 +250,14 @@ async fn fetch_case(conn: &mut Conn, public_id: &str, lock: bool) -> Result<Case
     case_from_row(&row)
 }
 
-async fn load_case_by_key(conn: &mut Conn, key: i64) -> Result<Case> {
+pub(crate) async fn load_case_by_key(conn: &mut Conn, key: i64) -> Result<Case> {
     let row = conn
         .fetch_one(q(concat!(case_select!(), " WHERE k.id = $1")).bind(key))
         .await?;
     case_from_row(&row)
 }
 
-async fn key_of(
+pub(crate) async fn key_of(
     conn: &mut Conn,
     table: &'static str,
     entity: &'static str,
@@ -297,7 +297,7 @@ async fn next_case_number(conn: &mut Conn) -> Result<i64> {
     }
 }
 
-fn writable(case: &Case) -> Result<()> {
+pub(crate) fn writable(case: &Case) -> Result<()> {
     if case.status.is_writable() {
         Ok(())
     } else {
@@ -331,7 +331,7 @@ fn default_content(kind: CaseKind) -> ContentType {
     }
 }
 
-fn case_json(case: &Case) -> serde_json::Value {
+pub(crate) fn case_json(case: &Case) -> serde_json::Value {
     serde_json::to_value(case).unwrap_or_default()
 }
 
@@ -404,7 +404,7 @@ impl Store {
             Some(id) => Some(key_of(conn, "users", "user", "assignee_id", id).await?),
             None => None,
         };
-        // The first person to receive the case owns it to the end (首問負責制): the agent
+        // The first person to receive the case owns it to the end (首问负责制): the agent
         // who records it, or else the first assignee.
         let first_owner = actor.user_id.or(assignee);
         let number = next_case_number(conn).await?;
@@ -1028,7 +1028,7 @@ impl Store {
             .collect()
     }
 
-    /// Transfers a case to another team and/or person (轉接). The first owner stays.
+    /// Transfers a case to another team and/or person (转接). The first owner stays.
     pub async fn transfer_case(
         &self,
         actor: &Actor,
@@ -1110,7 +1110,7 @@ impl Store {
                 channel: Channel::System,
                 direction: Direction::CompanyInitiated,
                 content_type: ContentType::Information,
-                summary: format!("#{} 轉接: {reason}", before.number),
+                summary: format!("#{} 转接: {reason}", before.number),
                 data: json!({"case_number": before.number, "from_team_id": before.team_id, "to_team_id": after.team_id, "from_assignee_id": before.assignee_id, "to_assignee_id": after.assignee_id, "reason": reason}),
                 actor: actor.user_id,
                 occurred_at: now,
@@ -1210,7 +1210,7 @@ impl Store {
             Channel::System,
             actor.user_id,
             &format!(
-                "工單 #{} 已合併到此工單 / Case #{} was merged into this case: {}",
+                "工单 #{} 已合并到此工单 / Case #{} was merged into this case: {}",
                 source.number, source.number, source.subject
             ),
             now,

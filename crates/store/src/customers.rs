@@ -1,4 +1,4 @@
-//! The customer archive (客戶檔案): customers, their contacts, lifecycle transitions,
+//! The customer archive (客户档案): customers, their contacts, lifecycle transitions,
 //! cards, transactions, win-back attempts and custom fields.
 
 use crate::audit;
@@ -32,7 +32,7 @@ pub struct Customer {
     /// The customer card for the lifecycle state.
     pub card: CardKind,
     pub lead_source: Option<LeadSource>,
-    /// Who referred this customer (連鎖介紹).
+    /// Who referred this customer (连锁介绍).
     pub referrer_id: Option<String>,
     pub qualification: Qualification,
     /// The textbook's strategy for the qualification answers.

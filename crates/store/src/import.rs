@@ -1,4 +1,4 @@
-//! Bulk import of customers (批量導入): many rows at once, each checked like
+//! Bulk import of customers (批量导入): many rows at once, each checked like
 //! [`Store::create_customer`] checks one.
 //!
 //! A batch (up to [`MAX_BATCH_ROWS`] rows) is checked in Rust — by a [`BatchPreparer`],

@@ -9,6 +9,7 @@
 pub mod audit;
 mod bench;
 pub mod cases;
+pub mod complaints;
 pub mod customers;
 mod db;
 pub mod idempotency;
@@ -16,8 +17,10 @@ pub mod import;
 pub mod jobs;
 mod migrate;
 pub mod page;
+pub mod promises;
 mod sql;
 pub mod timeline;
+pub mod tracking;
 pub mod users;
 
 pub use db::{Store, StoreOptions, redact_url};

@@ -13,15 +13,23 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
-    postgres: include_str!("../migrations/postgres/0001_core.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
+        postgres: include_str!("../migrations/postgres/0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "complaints",
+        sqlite: include_str!("../migrations/sqlite/0002_complaints.sql"),
+        postgres: include_str!("../migrations/postgres/0002_complaints.sql"),
+    },
+];
 
 /// `NNNN_name` of every migration, in order; the test compares it with the folders.
-pub const MIGRATION_NAMES: &[&str] = &["0001_core"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_core", "0002_complaints"];
 
 /// What `migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]

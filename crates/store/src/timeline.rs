@@ -1,4 +1,4 @@
-//! The customer timeline (接觸點): one ordered history per customer, fed by every
+//! The customer timeline (接触点): one ordered history per customer, fed by every
 //! message, case event, call, visit, letter, survey answer and order event.
 
 use crate::audit;

@@ -94,7 +94,7 @@ fn field(
     CustomFieldDefinition {
         key: key.into(),
         label_en: format!("{key} label"),
-        label_zh: format!("{key} 標籤"),
+        label_zh: format!("{key} 标签"),
         field_type,
         options: options.iter().map(|o| o.to_string()).collect(),
         information_kind: kind,
@@ -299,7 +299,7 @@ async fn customer_with_everything(store: Store) {
         "score": 42.5,
         "vip": true,
         "birthday": "1990-02-28",
-        "remark": "老客戶",
+        "remark": "老客户",
     }));
     let created = store
         .create_customer(
@@ -321,9 +321,9 @@ async fn customer_with_everything(store: Store) {
                 }),
                 communication_type: Some(CommunicationType::Hesitant),
                 language: Some("zh-CN".into()),
-                needs: Some("需要一台打印機".into()),
+                needs: Some("需要一台打印机".into()),
                 hobbies: Some("羽毛球".into()),
-                notes: Some("喜歡電話聯繫".into()),
+                notes: Some("喜欢电话联系".into()),
                 contacts: Some(vec![
                     contact(ContactChannel::Email, " Wang.Fang@Example.COM "),
                     NewContact {
@@ -364,16 +364,16 @@ async fn customer_with_everything(store: Store) {
     );
     assert_eq!(
         created.qualification_assessment.strategy_zh,
-        "可以接觸，並設法找到具有決定權的人。"
+        "可以接触，并设法找到具有决定权的人。"
     );
     assert_eq!(
         created.communication_type,
         Some(CommunicationType::Hesitant)
     );
     assert_eq!(created.language, "zh-CN");
-    assert_eq!(created.needs, "需要一台打印機");
+    assert_eq!(created.needs, "需要一台打印机");
     assert_eq!(created.hobbies, "羽毛球");
-    assert_eq!(created.notes, "喜歡電話聯繫");
+    assert_eq!(created.notes, "喜欢电话联系");
     assert_eq!(
         contact_rows(&created),
         vec![
@@ -454,7 +454,7 @@ async fn customer_with_everything(store: Store) {
 
 async fn customer_detail_gathers_the_cards(store: Store) {
     let (store, clock) = fixed(store);
-    let a = person(&store, "張三").await;
+    let a = person(&store, "张三").await;
     let b = store
         .create_customer(
             &cli(),
@@ -485,7 +485,7 @@ async fn customer_detail_gathers_the_cards(store: Store) {
         .collect();
     assert_eq!(
         chain,
-        vec![(b.id.clone(), "李四".into()), (a.id.clone(), "張三".into())]
+        vec![(b.id.clone(), "李四".into()), (a.id.clone(), "张三".into())]
     );
     assert!(
         store
@@ -675,7 +675,7 @@ async fn customer_list_filters(store: Store) {
         NewCustomer {
             lifecycle: Some(LifecycleState::Lost),
             supply_chain_role: Some(SupplyChainRole::PublicInterest),
-            ..named("陳明")
+            ..named("陈明")
         },
         NewCustomer {
             lifecycle: Some(LifecycleState::Current),
@@ -685,9 +685,9 @@ async fn customer_list_filters(store: Store) {
         },
         NewCustomer {
             kind: Some(CustomerKind::Organization),
-            ..named("100%純淨水")
+            ..named("100%纯净水")
         },
-        named("100純淨水"),
+        named("100纯净水"),
     ];
     for input in people {
         store.create_customer(&cli(), input).await.expect("create");
@@ -697,10 +697,10 @@ async fn customer_list_filters(store: Store) {
         ORG,
         "王芳",
         "李娜",
-        "陳明",
+        "陈明",
         "Alice Smith",
-        "100%純淨水",
-        "100純淨水",
+        "100%纯净水",
+        "100纯净水",
     ];
     let q = |text: &str| CustomerFilter {
         q: Some(text.into()),
@@ -716,9 +716,9 @@ async fn customer_list_filters(store: Store) {
         ("email, full width", q("ｗａｎｇ．ｆａｎｇ"), vec!["王芳"]),
         ("phone substring", q("0013800"), vec!["李娜"]),
         ("handle", q("alice_s"), vec!["Alice Smith"]),
-        ("percent is literal", q("100%"), vec!["100%純淨水"]),
-        ("lone percent", q("%"), vec!["100%純淨水"]),
-        ("underscore is literal", q("0_純"), vec![]),
+        ("percent is literal", q("100%"), vec!["100%纯净水"]),
+        ("lone percent", q("%"), vec!["100%纯净水"]),
+        ("underscore is literal", q("0_纯"), vec![]),
         ("blank query is no filter", q("   "), all.clone()),
         ("no match", q("不存在"), vec![]),
         (
@@ -727,7 +727,7 @@ async fn customer_list_filters(store: Store) {
                 lifecycle: Some(LifecycleState::Potential),
                 ..Default::default()
             },
-            vec!["王芳", "100%純淨水", "100純淨水"],
+            vec!["王芳", "100%纯净水", "100纯净水"],
         ),
         (
             "lifecycle current",
@@ -743,7 +743,7 @@ async fn customer_list_filters(store: Store) {
                 lifecycle: Some(LifecycleState::Lost),
                 ..Default::default()
             },
-            vec!["陳明"],
+            vec!["陈明"],
         ),
         (
             "value class key",
@@ -759,7 +759,7 @@ async fn customer_list_filters(store: Store) {
                 kind: Some(CustomerKind::Organization),
                 ..Default::default()
             },
-            vec![ORG, "100%純淨水"],
+            vec![ORG, "100%纯净水"],
         ),
         (
             "people",
@@ -767,7 +767,7 @@ async fn customer_list_filters(store: Store) {
                 kind: Some(CustomerKind::Person),
                 ..Default::default()
             },
-            vec!["王芳", "李娜", "陳明", "Alice Smith", "100純淨水"],
+            vec!["王芳", "李娜", "陈明", "Alice Smith", "100纯净水"],
         ),
         (
             "internal",
@@ -800,7 +800,7 @@ async fn customer_list_filters(store: Store) {
                 lifecycle: Some(LifecycleState::Potential),
                 ..Default::default()
             },
-            vec!["王芳", "100純淨水"],
+            vec!["王芳", "100纯净水"],
         ),
         (
             "query and kind",
@@ -808,7 +808,7 @@ async fn customer_list_filters(store: Store) {
                 kind: Some(CustomerKind::Organization),
                 ..q("100")
             },
-            vec!["100%純淨水"],
+            vec!["100%纯净水"],
         ),
     ];
     for (label, filter, expected) in cases {
@@ -831,7 +831,7 @@ async fn customer_sorts_and_cursor_pagination(store: Store) {
         ids.insert(name, customer.id);
         clock.advance(1000);
     }
-    // By pinyin: 安 an, 白 bai, 陳/陈 chen (same key: creation order), 李 li, 王 wang, 趙 zhao.
+    // By pinyin: 安 an, 白 bai, 陳/陈 chen (same key: creation order), 李 li, 王 wang, 赵 zhao.
     let by_name = vec![
         "Alice", "安娜", "白雪", "陳明", "陈明", "李娜", "王芳", "趙強", "Zhou Lin",
     ];
@@ -1007,7 +1007,7 @@ async fn update_customer_with_versions(store: Store) {
             &created.id,
             CustomerPatch {
                 name: Some(" 王小芳 ".into()),
-                needs: Some("打印機".into()),
+                needs: Some("打印机".into()),
                 value_class: Some(ValueClass::Key),
                 ..Default::default()
             },
@@ -1016,7 +1016,7 @@ async fn update_customer_with_versions(store: Store) {
         .await
         .expect("update");
     assert_eq!(updated.name, "王小芳");
-    assert_eq!(updated.needs, "打印機");
+    assert_eq!(updated.needs, "打印机");
     assert_eq!(updated.value_class, ValueClass::Key);
     assert_eq!(updated.version, 2);
     assert_eq!(updated.created_at, Timestamp(T0));
@@ -1077,7 +1077,7 @@ async fn update_customer_with_versions(store: Store) {
         .expect("update without a version");
     assert_eq!(again.version, 3);
     assert_eq!(again.name, "王小芳");
-    assert_eq!(again.needs, "打印機");
+    assert_eq!(again.needs, "打印机");
 
     // The search text follows the new name.
     let search = |text: &str| CustomerFilter {
@@ -1102,7 +1102,7 @@ async fn update_customer_with_versions(store: Store) {
 
 async fn nullable_patch_clears_fields(store: Store) {
     let org = organization(&store, "某公司").await;
-    let referrer = person(&store, "介紹人").await;
+    let referrer = person(&store, "介绍人").await;
     let created = store
         .create_customer(
             &cli(),
@@ -1115,7 +1115,7 @@ async fn nullable_patch_clears_fields(store: Store) {
                 value_class: Some(ValueClass::Key),
                 needs: Some("needs".into()),
                 hobbies: Some("hobbies".into()),
-                ..named("客戶")
+                ..named("客户")
             },
         )
         .await
@@ -1159,7 +1159,7 @@ async fn nullable_patch_clears_fields(store: Store) {
     // Untouched fields stay.
     assert_eq!(cleared.hobbies, "hobbies");
     assert_eq!(cleared.value_class, ValueClass::Key);
-    assert_eq!(cleared.name, "客戶");
+    assert_eq!(cleared.name, "客户");
 
     let detail = store.customer_detail(&created.id).await.expect("detail");
     assert!(detail.referrer_chain.is_empty());
@@ -1569,7 +1569,7 @@ async fn organization_must_be_an_organization(store: Store) {
                 &cli(),
                 NewCustomer {
                     organization_id: Some(somebody.id.clone()),
-                    ..named("員工")
+                    ..named("员工")
                 },
             )
             .await,
@@ -1595,7 +1595,7 @@ async fn organization_must_be_an_organization(store: Store) {
                     &cli(),
                     NewCustomer {
                         organization_id: Some(missing.into()),
-                        ..named("員工")
+                        ..named("员工")
                     },
                 )
                 .await,
@@ -1609,7 +1609,7 @@ async fn organization_must_be_an_organization(store: Store) {
             &cli(),
             NewCustomer {
                 organization_id: Some(org.id.clone()),
-                ..named("員工")
+                ..named("员工")
             },
         )
         .await
@@ -1659,7 +1659,7 @@ async fn contacts_can_be_added_and_removed(store: Store) {
                     is_primary: true,
                     ..contact(ContactChannel::Email, "a@example.com")
                 }]),
-                ..named("聯繫人")
+                ..named("联系人")
             },
         )
         .await
@@ -1700,9 +1700,9 @@ async fn contacts_can_be_added_and_removed(store: Store) {
     };
     assert_eq!(
         names(&store, search("13800138000"), 5).await,
-        vec!["聯繫人"]
+        vec!["联系人"]
     );
-    assert_eq!(names(&store, search("138 0013"), 5).await, vec!["聯繫人"]);
+    assert_eq!(names(&store, search("138 0013"), 5).await, vec!["联系人"]);
 
     // A new primary email takes over from the old one; the phone stays as it is.
     let with_b = store
@@ -1755,7 +1755,7 @@ async fn contacts_can_be_added_and_removed(store: Store) {
         vec!["b@example.com", "13800138000"]
     );
     assert!(names(&store, search("a@example"), 5).await.is_empty());
-    assert_eq!(names(&store, search("b@example"), 5).await, vec!["聯繫人"]);
+    assert_eq!(names(&store, search("b@example"), 5).await, vec!["联系人"]);
     // The address is free again.
     let other = store
         .create_customer(
@@ -1802,7 +1802,7 @@ async fn contacts_can_be_added_and_removed(store: Store) {
 
 async fn transactions_are_recorded(store: Store) {
     let (store, _clock) = fixed(store);
-    let customer = person(&store, "買家").await;
+    let customer = person(&store, "买家").await;
     let tx = |method: &str, amount: i64, currency: Option<&str>| NewTransaction {
         occurred_at: None,
         method: method.into(),
@@ -1895,7 +1895,7 @@ async fn transactions_are_recorded(store: Store) {
     assert_eq!(detail.transactions[49].amount_cents, 102);
     assert_eq!(detail.total_spent_cents, (100..152).sum::<i64>());
     // Refunds and purchases near the limit, on both sides of 2³²: the total is exact.
-    let big = person(&store, "大客戶").await;
+    let big = person(&store, "大客户").await;
     let amounts = [
         100_000_000_000_000,
         -4_294_967_297,
@@ -1921,7 +1921,7 @@ async fn win_back_attempts_only_for_lost_customers(store: Store) {
         occurred_at: None,
         channel: Channel::Phone,
         outcome: "reached".into(),
-        note: Some("答應考慮".into()),
+        note: Some("答应考虑".into()),
     };
     for state in [
         LifecycleState::Potential,
@@ -1963,7 +1963,7 @@ async fn win_back_attempts_only_for_lost_customers(store: Store) {
         .await
         .expect("attempt");
     assert_eq!(recorded.outcome, "reached");
-    assert_eq!(recorded.note, "答應考慮");
+    assert_eq!(recorded.note, "答应考虑");
     assert_eq!(recorded.channel, Channel::Phone);
     assert_eq!(recorded.occurred_at, Timestamp(T0));
     expect_invalid(
@@ -1989,8 +1989,8 @@ async fn win_back_attempts_only_for_lost_customers(store: Store) {
 
 async fn delete_customer_only_without_cases(store: Store) {
     let (store, _clock) = fixed(store);
-    let with_case = person(&store, "有工單").await;
-    open_case(&store, &cli(), &with_case, CaseKind::Consultation, "問題").await;
+    let with_case = person(&store, "有工单").await;
+    open_case(&store, &cli(), &with_case, CaseKind::Consultation, "问题").await;
     expect_conflict(
         store.delete_customer(&cli(), &with_case.id).await,
         "customer_has_cases",
@@ -2006,7 +2006,7 @@ async fn delete_customer_only_without_cases(store: Store) {
             &cli(),
             NewCustomer {
                 organization_id: Some(org.id.clone()),
-                ..named("員工")
+                ..named("员工")
             },
         )
         .await
@@ -2015,13 +2015,13 @@ async fn delete_customer_only_without_cases(store: Store) {
         store.delete_customer(&cli(), &org.id).await,
         "customer_referenced",
     );
-    let referrer = person(&store, "介紹人").await;
+    let referrer = person(&store, "介绍人").await;
     store
         .create_customer(
             &cli(),
             NewCustomer {
                 referrer_id: Some(referrer.id.clone()),
-                ..named("被介紹")
+                ..named("被介绍")
             },
         )
         .await
@@ -2036,7 +2036,7 @@ async fn delete_customer_only_without_cases(store: Store) {
             &cli(),
             NewCustomer {
                 contacts: Some(vec![contact(ContactChannel::Email, "gone@example.com")]),
-                ..named("刪除")
+                ..named("删除")
             },
         )
         .await
@@ -2083,7 +2083,7 @@ async fn delete_customer_only_without_cases(store: Store) {
     assert_eq!(audit[0].action, "delete");
     assert_eq!(
         audit[0].before.as_ref().expect("before")["name"],
-        json!("刪除")
+        json!("删除")
     );
     assert_eq!(audit[0].after, None);
 }
@@ -2185,7 +2185,7 @@ async fn custom_fields_are_typed(store: Store) {
         ("remark", json!("x".repeat(10_001)), false),
         ("undefined_key", json!("x"), false),
     ];
-    let target = person(&store, "目標").await;
+    let target = person(&store, "目标").await;
     for (index, (key, value, ok)) in values.into_iter().enumerate() {
         let mut map = Map::new();
         map.insert(key.to_string(), value.clone());
@@ -2257,10 +2257,10 @@ async fn field_sources_record_source_and_kind(store: Store) {
         .create_customer(
             &cli(),
             NewCustomer {
-                needs: Some("打印機".into()),
+                needs: Some("打印机".into()),
                 contacts: Some(vec![contact(ContactChannel::Email, "s@example.com")]),
                 source: Some(InformationSource::Import),
-                ..named("來源")
+                ..named("来源")
             },
         )
         .await
@@ -2319,7 +2319,7 @@ async fn field_sources_record_source_and_kind(store: Store) {
             &cli(),
             &created.id,
             CustomerPatch {
-                needs: Some("掃描器".into()),
+                needs: Some("扫描器".into()),
                 ..Default::default()
             },
             None,
@@ -2359,7 +2359,7 @@ async fn customer_changes_are_audited(store: Store) {
     .await;
     let actor = actor_of(&agent);
     let created = store
-        .create_customer(&actor, named("審計"))
+        .create_customer(&actor, named("审计"))
         .await
         .expect("create");
     clock.advance(1000);
@@ -2368,7 +2368,7 @@ async fn customer_changes_are_audited(store: Store) {
             &actor,
             &created.id,
             CustomerPatch {
-                name: Some("審計二".into()),
+                name: Some("审计二".into()),
                 ..Default::default()
             },
             None,
@@ -2423,8 +2423,8 @@ async fn customer_changes_are_audited(store: Store) {
         ]
     );
     let update = &entries[3];
-    assert_eq!(update.before.as_ref().expect("before")["name"], "審計");
-    assert_eq!(update.after.as_ref().expect("after")["name"], "審計二");
+    assert_eq!(update.before.as_ref().expect("before")["name"], "审计");
+    assert_eq!(update.after.as_ref().expect("after")["name"], "审计二");
     assert_eq!(update.after.as_ref().expect("after")["version"], 2);
     let transition = &entries[2];
     assert_eq!(
@@ -2509,7 +2509,7 @@ async fn organisation_with_members_stays_one(store: Store) {
             &cli(),
             NewCustomer {
                 organization_id: Some(org.id.clone()),
-                ..named("員工")
+                ..named("员工")
             },
         )
         .await

@@ -158,8 +158,8 @@ async fn create_case_with_only_the_essentials(store: Store) {
         .create_case(
             &actor,
             NewCase {
-                subject: " 打印機壞了 ".into(),
-                body: "打印機不出紙".into(),
+                subject: " 打印机坏了 ".into(),
+                body: "打印机不出纸".into(),
                 ..new_case(&customer, CaseKind::Consultation, "")
             },
         )
@@ -169,7 +169,7 @@ async fn create_case_with_only_the_essentials(store: Store) {
     assert_eq!(case.customer_id, customer.id);
     assert_eq!(case.customer_name, "王芳");
     assert_eq!(case.kind, CaseKind::Consultation);
-    assert_eq!(case.subject, "打印機壞了");
+    assert_eq!(case.subject, "打印机坏了");
     assert_eq!(case.status, CaseStatus::New);
     assert_eq!(case.priority, Priority::Normal);
     assert_eq!(case.channel, Channel::Api);
@@ -200,7 +200,7 @@ async fn create_case_with_only_the_essentials(store: Store) {
     assert_eq!(first.kind, MessageKind::Inbound);
     assert_eq!(first.channel, Channel::Api);
     assert_eq!(first.author_id, None);
-    assert_eq!(first.body, "打印機不出紙");
+    assert_eq!(first.body, "打印机不出纸");
     assert_eq!(first.created_at, Timestamp(T0));
     assert!(first.attachments.is_empty());
 
@@ -217,7 +217,7 @@ async fn create_case_with_only_the_essentials(store: Store) {
     assert_eq!(entry.content_type, ContentType::Information);
     assert_eq!(entry.actor_id.as_deref(), Some(agent.id.as_str()));
     assert_eq!(entry.occurred_at, Timestamp(T0));
-    assert_eq!(entry.summary, "#1001 打印機壞了: 打印機不出紙");
+    assert_eq!(entry.summary, "#1001 打印机坏了: 打印机不出纸");
     assert_eq!(
         entry.data,
         json!({"case_number": 1001, "message_id": first.id, "kind": "consultation"})
@@ -247,7 +247,7 @@ async fn create_case_with_only_the_essentials(store: Store) {
 }
 
 async fn case_defaults_follow_the_kind(store: Store) {
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let table = [
         (
             CaseKind::Consultation,
@@ -341,7 +341,7 @@ async fn case_defaults_follow_the_kind(store: Store) {
 }
 
 async fn create_case_refuses_bad_input(store: Store) {
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let support = team(&store, "支持").await;
     let gone = member(&store, "gone@example.com", &support).await;
     store
@@ -356,7 +356,7 @@ async fn create_case_refuses_bad_input(store: Store) {
         )
         .await
         .expect("deactivate");
-    let base = || new_case(&customer, CaseKind::Consultation, "主題");
+    let base = || new_case(&customer, CaseKind::Consultation, "主题");
     let refused: Vec<(&str, NewCase)> = vec![
         (
             "subject",
@@ -435,14 +435,14 @@ async fn create_case_refuses_bad_input(store: Store) {
 async fn outbound_first_message_opens_the_case(store: Store) {
     let (store, _clock) = fixed(store);
     let agent = user(&store, "agent@example.com", Role::Agent).await;
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let case = store
         .create_case(
             &actor_of(&agent),
             NewCase {
                 message_kind: Some(MessageKind::Outbound),
                 channel: Some(Channel::Email),
-                ..new_case(&customer, CaseKind::AfterSale, "回訪")
+                ..new_case(&customer, CaseKind::AfterSale, "回访")
             },
         )
         .await
@@ -462,7 +462,7 @@ async fn first_owner_without_a_user_is_the_assignee(store: Store) {
     let support = team(&store, "支持").await;
     let x = member(&store, "x@example.com", &support).await;
     let y = member(&store, "y@example.com", &support).await;
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let assigned = store
         .create_case(
             &cli(),
@@ -516,14 +516,14 @@ async fn messages_move_the_case(store: Store) {
     let (store, clock) = fixed(store);
     let agent = user(&store, "agent@example.com", Role::Agent).await;
     let actor = actor_of(&agent);
-    let customer = person(&store, "客戶").await;
-    let case = open_case(&store, &actor, &customer, CaseKind::Consultation, "問題").await;
+    let customer = person(&store, "客户").await;
+    let case = open_case(&store, &actor, &customer, CaseKind::Consultation, "问题").await;
     let on_timeline = || async { timeline_of(&store, &customer.id).await.len() };
     assert_eq!(on_timeline().await, 1);
 
     clock.advance(1000);
     let inbound = store
-        .add_message(&actor, &case.id, message(MessageKind::Inbound, "還在嗎"))
+        .add_message(&actor, &case.id, message(MessageKind::Inbound, "还在吗"))
         .await
         .expect("inbound");
     assert_eq!(inbound.kind, MessageKind::Inbound);
@@ -542,7 +542,7 @@ async fn messages_move_the_case(store: Store) {
         .add_message(
             &actor,
             &case.id,
-            message(MessageKind::InternalNote, "客戶很急"),
+            message(MessageKind::InternalNote, "客户很急"),
         )
         .await
         .expect("note");
@@ -583,7 +583,7 @@ async fn messages_move_the_case(store: Store) {
             &case.id,
             NewMessage {
                 channel: Some(Channel::Phone),
-                ..message(MessageKind::Inbound, "我回來了")
+                ..message(MessageKind::Inbound, "我回来了")
             },
         )
         .await
@@ -598,7 +598,7 @@ async fn messages_move_the_case(store: Store) {
     assert_eq!(solved.solved_at, Some(Timestamp(T0 + 6000)));
     clock.advance(1000);
     store
-        .add_message(&actor, &case.id, message(MessageKind::Inbound, "又壞了"))
+        .add_message(&actor, &case.id, message(MessageKind::Inbound, "又坏了"))
         .await
         .expect("reply after solved");
     let reopened = store.case(&case.id).await.expect("case");
@@ -636,13 +636,13 @@ async fn messages_move_the_case(store: Store) {
     );
 
     let expected = vec![
-        "body of 問題",
-        "還在嗎",
-        "客戶很急",
+        "body of 问题",
+        "还在吗",
+        "客户很急",
         "您好",
         "再次",
-        "我回來了",
-        "又壞了",
+        "我回来了",
+        "又坏了",
         "等等",
     ];
     assert_eq!(bodies(&store, &case).await, expected);
@@ -668,7 +668,7 @@ async fn messages_move_the_case(store: Store) {
     );
     let phone = messages
         .iter()
-        .find(|e| e.summary == "我回來了")
+        .find(|e| e.summary == "我回来了")
         .expect("the phone message");
     assert_eq!(phone.channel, Channel::Phone);
     assert_eq!(phone.interaction_type, InteractionType::IndirectPersonal);
@@ -706,7 +706,7 @@ async fn messages_move_the_case(store: Store) {
 
 async fn status_changes_follow_the_machine(store: Store) {
     use CaseStatus::*;
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let allowed: &[(CaseStatus, &[CaseStatus])] = &[
         (New, &[Open, Pending, OnHold, Solved, Closed]),
         (Open, &[Pending, OnHold, Solved, Closed]),
@@ -740,12 +740,12 @@ async fn status_timestamps_and_history(store: Store) {
     let (store, clock) = fixed(store);
     let agent = user(&store, "agent@example.com", Role::Agent).await;
     let actor = actor_of(&agent);
-    let customer = person(&store, "客戶").await;
-    let case = open_case(&store, &actor, &customer, CaseKind::Consultation, "問題").await;
+    let customer = person(&store, "客户").await;
+    let case = open_case(&store, &actor, &customer, CaseKind::Consultation, "问题").await;
     let steps: [(CaseStatus, &str, Option<i64>, Option<i64>); 5] = [
-        (CaseStatus::Open, "開始處理", None, None),
+        (CaseStatus::Open, "开始处理", None, None),
         (CaseStatus::Solved, "", Some(T0 + 2000), None),
-        (CaseStatus::Open, "客戶說還有問題", None, None),
+        (CaseStatus::Open, "客户说还有问题", None, None),
         (CaseStatus::Solved, "", Some(T0 + 4000), None),
         (CaseStatus::Closed, "", Some(T0 + 4000), Some(T0 + 5000)),
     ];
@@ -775,12 +775,12 @@ async fn status_timestamps_and_history(store: Store) {
     assert_eq!(
         history,
         vec![
-            (Some(New), Open, "開始處理".into(), by.clone(), T0 + 1000),
+            (Some(New), Open, "开始处理".into(), by.clone(), T0 + 1000),
             (Some(Open), Solved, "".into(), by.clone(), T0 + 2000),
             (
                 Some(Solved),
                 Open,
-                "客戶說還有問題".into(),
+                "客户说还有问题".into(),
                 by.clone(),
                 T0 + 3000
             ),
@@ -796,12 +796,12 @@ async fn status_timestamps_and_history(store: Store) {
     assert_eq!(status_entries.len(), 5);
     assert_eq!(
         status_entries.last().expect("oldest").data,
-        json!({"case_number": 1001, "from": "new", "to": "open", "reason": "開始處理"})
+        json!({"case_number": 1001, "from": "new", "to": "open", "reason": "开始处理"})
     );
     assert_eq!(status_entries[0].channel, Channel::System);
 
     // Straight to closed: solved and closed at once.
-    let direct = open_case(&store, &actor, &customer, CaseKind::Order, "直接關閉").await;
+    let direct = open_case(&store, &actor, &customer, CaseKind::Order, "直接关闭").await;
     clock.advance(1000);
     let closed = set_status(&store, &direct, CaseStatus::Closed).await;
     assert_eq!(closed.solved_at, Some(Timestamp(store.now_ms())));
@@ -835,7 +835,7 @@ async fn status_timestamps_and_history(store: Store) {
 }
 
 async fn closed_and_merged_cases_refuse_changes(store: Store) {
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let open = open_case(&store, &cli(), &customer, CaseKind::Order, "open").await;
     let support = team(&store, "支持").await;
     for final_status in [CaseStatus::Closed, CaseStatus::Merged] {
@@ -904,8 +904,8 @@ async fn closed_and_merged_cases_refuse_changes(store: Store) {
 
 async fn transfers_keep_the_first_owner(store: Store) {
     let (store, clock) = fixed(store);
-    let first_line = team(&store, "一線").await;
-    let experts = team(&store, "專家").await;
+    let first_line = team(&store, "一线").await;
+    let experts = team(&store, "专家").await;
     let agent = member(&store, "agent@example.com", &first_line).await;
     let expert = member(&store, "expert@example.com", &experts).await;
     let retired = member(&store, "retired@example.com", &experts).await;
@@ -922,7 +922,7 @@ async fn transfers_keep_the_first_owner(store: Store) {
         .await
         .expect("deactivate");
     let actor = actor_of(&agent);
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let case = store
         .create_case(
             &actor,
@@ -941,7 +941,7 @@ async fn transfers_keep_the_first_owner(store: Store) {
         .transfer_case(
             &actor,
             &case.id,
-            transfer(Some(&experts), None, " 需要技術支持 "),
+            transfer(Some(&experts), None, " 需要技术支持 "),
             Some(1),
         )
         .await
@@ -1027,7 +1027,7 @@ async fn transfers_keep_the_first_owner(store: Store) {
                 Some(experts.id.clone()),
                 Some(agent.id.clone()),
                 None,
-                "需要技術支持".to_string(),
+                "需要技术支持".to_string(),
                 "agent@example.com".to_string(),
                 T0 + 1000
             ),
@@ -1048,7 +1048,7 @@ async fn transfers_keep_the_first_owner(store: Store) {
         .filter(|e| e.kind == TimelineKind::CaseTransfer)
         .collect();
     assert_eq!(entries.len(), 2);
-    assert_eq!(entries[1].data["reason"], "需要技術支持");
+    assert_eq!(entries[1].data["reason"], "需要技术支持");
     assert_eq!(entries[1].data["to_team_id"], json!(experts.id));
     assert_eq!(entries[0].data["to_assignee_id"], json!(expert.id));
     // The list filters follow the transfer.
@@ -1078,22 +1078,22 @@ async fn merge_moves_the_conversation(store: Store) {
     let (store, clock) = fixed(store);
     let agent = user(&store, "agent@example.com", Role::Agent).await;
     let actor = actor_of(&agent);
-    let customer = person(&store, "客戶").await;
-    let target = open_case(&store, &actor, &customer, CaseKind::AfterSale, "維修").await;
+    let customer = person(&store, "客户").await;
+    let target = open_case(&store, &actor, &customer, CaseKind::AfterSale, "维修").await;
     clock.advance(1000);
     let source = open_case(
         &store,
         &actor,
         &customer,
         CaseKind::AfterSale,
-        "維修（重複）",
+        "维修（重复）",
     )
     .await;
     let follow_up = store
         .add_message(
             &actor,
             &source.id,
-            message(MessageKind::Inbound, "補充說明"),
+            message(MessageKind::Inbound, "补充说明"),
         )
         .await
         .expect("message");
@@ -1118,7 +1118,7 @@ async fn merge_moves_the_conversation(store: Store) {
                 direction: Direction::CompanyInitiated,
                 interaction_type: None,
                 content_type: None,
-                summary: "打電話確認".into(),
+                summary: "打电话确认".into(),
                 occurred_at: None,
                 case_id: Some(source.id.clone()),
                 data: None,
@@ -1152,9 +1152,9 @@ async fn merge_moves_the_conversation(store: Store) {
     assert_eq!(
         summary[..3],
         [
-            ("body of 維修", MessageKind::Inbound),
-            ("body of 維修（重複）", MessageKind::Inbound),
-            ("補充說明", MessageKind::Inbound),
+            ("body of 维修", MessageKind::Inbound),
+            ("body of 维修（重复）", MessageKind::Inbound),
+            ("补充说明", MessageKind::Inbound),
         ]
     );
     let note = &messages[3];
@@ -1215,8 +1215,8 @@ async fn merge_moves_the_conversation(store: Store) {
 }
 
 async fn merge_refusals(store: Store) {
-    let customer = person(&store, "客戶").await;
-    let other_customer = person(&store, "別人").await;
+    let customer = person(&store, "客户").await;
+    let other_customer = person(&store, "别人").await;
     let a = open_case(&store, &cli(), &customer, CaseKind::Order, "a").await;
     let b = open_case(&store, &cli(), &customer, CaseKind::Order, "b").await;
     let foreign = open_case(&store, &cli(), &other_customer, CaseKind::Order, "c").await;
@@ -1269,7 +1269,7 @@ async fn attachments_round_trip(store: Store) {
     let (store, clock) = fixed(store);
     let agent = user(&store, "agent@example.com", Role::Agent).await;
     let actor = actor_of(&agent);
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let case = open_case(&store, &actor, &customer, CaseKind::AfterSale, "附件").await;
     let first_message = walk(10, async |p| store.messages(&case.id, &p).await).await[0]
         .id
@@ -1288,7 +1288,7 @@ async fn attachments_round_trip(store: Store) {
     }
 
     let uploads: Vec<(&str, &str, Option<&str>, Vec<u8>)> = vec![
-        ("報告 (1).bin", "application/octet-stream", None, binary),
+        ("报告 (1).bin", "application/octet-stream", None, binary),
         (
             "abc.txt",
             "text/plain; charset=utf-8",
@@ -1353,9 +1353,9 @@ async fn attachments_round_trip(store: Store) {
 }
 
 async fn attachment_refusals(store: Store) {
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let case = open_case(&store, &cli(), &customer, CaseKind::AfterSale, "附件").await;
-    let other = open_case(&store, &cli(), &customer, CaseKind::AfterSale, "別的").await;
+    let other = open_case(&store, &cli(), &customer, CaseKind::AfterSale, "别的").await;
     let other_message = walk(10, async |p| store.messages(&other.id, &p).await).await[0]
         .id
         .clone();
@@ -1471,15 +1471,15 @@ async fn update_case_with_versions(store: Store) {
         )
         .await
         .expect("deactivate");
-    let customer = person(&store, "客戶").await;
-    let case = open_case(&store, &cli(), &customer, CaseKind::Consultation, "舊主題").await;
+    let customer = person(&store, "客户").await;
+    let case = open_case(&store, &cli(), &customer, CaseKind::Consultation, "旧主题").await;
     clock.advance(1000);
     let updated = store
         .update_case(
             &cli(),
             &case.id,
             CasePatch {
-                subject: Some(" 新主題 ".into()),
+                subject: Some(" 新主题 ".into()),
                 kind: Some(CaseKind::Complaint),
                 priority: Some(Priority::Urgent),
                 service_stage: Some(ServiceStage::InSale),
@@ -1493,7 +1493,7 @@ async fn update_case_with_versions(store: Store) {
         )
         .await
         .expect("update");
-    assert_eq!(updated.subject, "新主題");
+    assert_eq!(updated.subject, "新主题");
     assert_eq!(updated.kind, CaseKind::Complaint);
     assert_eq!(updated.priority, Priority::Urgent);
     assert_eq!(updated.service_stage, ServiceStage::InSale);
@@ -1513,7 +1513,7 @@ async fn update_case_with_versions(store: Store) {
                 &cli(),
                 &case.id,
                 CasePatch {
-                    subject: Some("過時".into()),
+                    subject: Some("过时".into()),
                     ..Default::default()
                 },
                 Some(1),
@@ -1572,7 +1572,7 @@ async fn update_case_with_versions(store: Store) {
     assert_eq!(cleared.service_mode, None);
     assert_eq!(cleared.assignee_id, None);
     assert_eq!(cleared.first_owner_id.as_deref(), Some(x.id.as_str()));
-    assert_eq!(cleared.subject, "新主題");
+    assert_eq!(cleared.subject, "新主题");
     assert_eq!(cleared.priority, Priority::Urgent);
     // An absent assignee keeps the current one.
     let assigned = store
@@ -1614,12 +1614,12 @@ struct ListFixture {
 }
 
 async fn list_fixture(store: &Store) -> ListFixture {
-    let t1 = team(store, "一組").await;
-    let t2 = team(store, "二組").await;
+    let t1 = team(store, "一组").await;
+    let t2 = team(store, "二组").await;
     let a = member(store, "a@example.com", &t1).await;
     let b = member(store, "b@example.com", &t2).await;
-    let c1 = person(store, "客戶一").await;
-    let c2 = person(store, "客戶二").await;
+    let c1 = person(store, "客户一").await;
+    let c2 = person(store, "客户二").await;
     /// (customer, kind, subject, team, assignee, priority)
     type Spec<'a> = (
         &'a Customer,
@@ -1642,7 +1642,7 @@ async fn list_fixture(store: &Store) -> ListFixture {
         (
             &c2,
             CaseKind::Order,
-            "訂單 #55 未發貨",
+            "订单 #55 未发货",
             None,
             Some(&b),
             None,
@@ -1650,16 +1650,16 @@ async fn list_fixture(store: &Store) -> ListFixture {
         (
             &c2,
             CaseKind::TechnicalSupport,
-            "VPN 連不上",
+            "VPN 连不上",
             Some(&t1),
             None,
             Some(Priority::Urgent),
         ),
-        (&c2, CaseKind::AfterSale, "維修進度 50%", None, None, None),
+        (&c2, CaseKind::AfterSale, "维修进度 50%", None, None, None),
         (
             &c1,
             CaseKind::Suggestion,
-            "建議增加夜間客服",
+            "建议增加夜间客服",
             None,
             None,
             None,
@@ -1876,7 +1876,7 @@ async fn case_list_filters(store: Store) {
 
 async fn case_list_pagination(store: Store) {
     let (store, clock) = fixed(store);
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let mut cases = Vec::new();
     for index in 0..12 {
         cases.push(
@@ -1982,9 +1982,9 @@ async fn case_changes_are_audited(store: Store) {
     let support = team(&store, "支持").await;
     let agent = member(&store, "agent@example.com", &support).await;
     let actor = actor_of(&agent);
-    let customer = person(&store, "客戶").await;
-    let case = open_case(&store, &actor, &customer, CaseKind::Order, "審計").await;
-    let sibling = open_case(&store, &actor, &customer, CaseKind::Order, "審計二").await;
+    let customer = person(&store, "客户").await;
+    let case = open_case(&store, &actor, &customer, CaseKind::Order, "审计").await;
+    let sibling = open_case(&store, &actor, &customer, CaseKind::Order, "审计二").await;
     clock.advance(1000);
     store
         .update_case(
@@ -2018,7 +2018,7 @@ async fn case_changes_are_audited(store: Store) {
         .transfer_case(
             &actor,
             &case.id,
-            transfer(Some(&support), None, "排隊"),
+            transfer(Some(&support), None, "排队"),
             None,
         )
         .await
@@ -2090,7 +2090,7 @@ async fn case_changes_are_audited(store: Store) {
 // subject has full-width letters is not found even by its exact subject text. Customers
 // fold both sides (`search_text`); cases should too.
 async fn case_search_finds_full_width_subjects(store: Store) {
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let case = open_case(&store, &cli(), &customer, CaseKind::Complaint, "ＶＩＰ退款").await;
     for text in ["ＶＩＰ退款", "vip", "VIP退款"] {
         let found = numbers(

@@ -111,7 +111,7 @@ fn one_winner_rest_stale<T: std::fmt::Debug>(results: Vec<Result<T, StoreError>>
 }
 
 async fn concurrent_customer_updates_honour_the_version(store: Store) {
-    let customer = person(&store, "並發").await;
+    let customer = person(&store, "并发").await;
     let id = customer.id.clone();
     let results = race(&store, move |store, index| {
         let id = id.clone();
@@ -137,7 +137,7 @@ async fn concurrent_customer_updates_honour_the_version(store: Store) {
 }
 
 async fn concurrent_case_numbers_are_unique(store: Store) {
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let results = race(&store, move |store, index| {
         let customer = customer.clone();
         async move {
@@ -265,7 +265,7 @@ const LOCK_CASE: &str = "SELECT id FROM cases WHERE public_id = $1 FOR UPDATE";
 /// both backends even when every racer read the same version.
 async fn held_customer_updates_honour_the_version(db: TestDb) {
     let store = db.store.clone();
-    let customer = person(&store, "並發").await;
+    let customer = person(&store, "并发").await;
     let held = hold(&db, LOCK_CUSTOMER, Some(customer.id.clone())).await;
     let id = customer.id.clone();
     let results = race_against(held, &store, move |store, index| {
@@ -299,7 +299,7 @@ async fn held_customer_updates_honour_the_version(db: TestDb) {
 // `update_customer` does (or the read needs `FOR UPDATE`).
 async fn held_customer_transitions_honour_the_version(db: TestDb) {
     let store = db.store.clone();
-    let customer = person(&store, "並發").await;
+    let customer = person(&store, "并发").await;
     let held = hold(&db, LOCK_CUSTOMER, Some(customer.id.clone())).await;
     let id = customer.id.clone();
     let targets = [
@@ -335,8 +335,8 @@ async fn held_customer_transitions_honour_the_version(db: TestDb) {
 // VersionMismatch.
 async fn held_case_status_changes_honour_the_version(db: TestDb) {
     let store = db.store.clone();
-    let customer = person(&store, "客戶").await;
-    let case = open_case(&store, &cli(), &customer, CaseKind::Order, "並發").await;
+    let customer = person(&store, "客户").await;
+    let case = open_case(&store, &cli(), &customer, CaseKind::Order, "并发").await;
     let held = hold(&db, LOCK_CASE, Some(case.id.clone())).await;
     let id = case.id.clone();
     let targets = [
@@ -377,8 +377,8 @@ async fn held_case_status_changes_honour_the_version(db: TestDb) {
 // version all succeed and all land in `transfers()`.
 async fn held_case_transfers_honour_the_version(db: TestDb) {
     let store = db.store.clone();
-    let customer = person(&store, "客戶").await;
-    let case = open_case(&store, &cli(), &customer, CaseKind::Order, "並發").await;
+    let customer = person(&store, "客户").await;
+    let case = open_case(&store, &cli(), &customer, CaseKind::Order, "并发").await;
     let mut teams = Vec::new();
     for index in 0..RACERS {
         teams.push(
@@ -460,7 +460,7 @@ async fn held_idempotency_begins_have_one_winner(db: TestDb) {
 // `duplicate_contact` on `contacts`. SQLite always answers `duplicate_contact`.
 async fn held_duplicate_contacts_are_reported_as_such(db: TestDb) {
     let store = db.store.clone();
-    let holder = person(&store, "佔位").await;
+    let holder = person(&store, "占位").await;
     let before = store.customer_count().await.expect("count");
     let held = hold(
         &db,
@@ -529,7 +529,7 @@ async fn failed_writes_in_a_shared_commit_leave_the_others_whole(store: Store) {
                 .create_customer(
                     &kefu_store::Actor::cli(),
                     NewCustomer {
-                        name: format!("客戶{n}"),
+                        name: format!("客户{n}"),
                         contacts: Some(vec![kefu_store::customers::NewContact {
                             channel: ContactChannel::Email,
                             value: email,

@@ -71,7 +71,7 @@ async fn touchpoints_get_their_interaction_type(store: Store) {
     let (store, clock) = fixed(store);
     let agent = user(&store, "agent@example.com", Role::Agent).await;
     let actor = actor_of(&agent);
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let table: Vec<(K, C, Direction, Option<I>, I)> = vec![
         (
             K::Visit,
@@ -126,7 +126,7 @@ async fn touchpoints_get_their_interaction_type(store: Store) {
                 &customer.id,
                 NewTouchpoint {
                     interaction_type: interaction,
-                    ..touchpoint(kind, channel, direction, " 拜訪記錄 ")
+                    ..touchpoint(kind, channel, direction, " 拜访记录 ")
                 },
             )
             .await
@@ -137,7 +137,7 @@ async fn touchpoints_get_their_interaction_type(store: Store) {
         assert_eq!(entry.channel, channel);
         assert_eq!(entry.direction, direction);
         assert_eq!(entry.content_type, ContentType::Information);
-        assert_eq!(entry.summary, "拜訪記錄");
+        assert_eq!(entry.summary, "拜访记录");
         assert_eq!(entry.data, json!({}));
         assert_eq!(entry.customer_id, customer.id);
         assert_eq!(entry.case_id, None);
@@ -157,7 +157,7 @@ async fn touchpoints_get_their_interaction_type(store: Store) {
 
     // Said explicitly: content, time, data; the summary keeps 500 characters.
     let past = T0 - 86_400_000;
-    let long = "長".repeat(600);
+    let long = "长".repeat(600);
     let entry = store
         .record_touchpoint(
             &cli(),
@@ -178,7 +178,7 @@ async fn touchpoints_get_their_interaction_type(store: Store) {
         entry.data,
         json!({"order": "A-1", "items": [1, 2], "nested": {"ok": true}})
     );
-    assert_eq!(entry.summary, format!("{}…", "長".repeat(500)));
+    assert_eq!(entry.summary, format!("{}…", "长".repeat(500)));
     assert_eq!(entry.actor_id, None);
     let listed = timeline_of(&store, &customer.id).await;
     assert_eq!(
@@ -190,7 +190,7 @@ async fn touchpoints_get_their_interaction_type(store: Store) {
 
 async fn touchpoint_kinds_recordable_by_hand(store: Store) {
     use TimelineKind as K;
-    let customer = person(&store, "客戶").await;
+    let customer = person(&store, "客户").await;
     let by_hand = [
         K::Call,
         K::Visit,
@@ -220,17 +220,17 @@ async fn touchpoint_kinds_recordable_by_hand(store: Store) {
 }
 
 async fn touchpoint_refusals(store: Store) {
-    let customer = person(&store, "客戶").await;
-    let other = person(&store, "別人").await;
+    let customer = person(&store, "客户").await;
+    let other = person(&store, "别人").await;
     let own_case = open_case(&store, &cli(), &customer, CaseKind::Order, "自己的").await;
-    let foreign_case = open_case(&store, &cli(), &other, CaseKind::Order, "別人的").await;
+    let foreign_case = open_case(&store, &cli(), &other, CaseKind::Order, "别人的").await;
     let count = store.timeline_count().await.expect("count");
     let call = || {
         touchpoint(
             TimelineKind::Call,
             Channel::Phone,
             Direction::CompanyInitiated,
-            "通話",
+            "通话",
         )
     };
     expect_invalid(
@@ -409,8 +409,8 @@ async fn timeline_filters_and_pagination(store: Store) {
             .await
             .expect("record");
     }
-    let case = open_case(&store, &cli(), &a, CaseKind::Order, "問題").await;
-    let case_entry = "#1001 問題: body of 問題";
+    let case = open_case(&store, &cli(), &a, CaseKind::Order, "问题").await;
+    let case_entry = "#1001 问题: body of 问题";
     let f = |build: fn(&mut TimelineFilter)| {
         let mut filter = TimelineFilter::default();
         build(&mut filter);
@@ -633,7 +633,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
             &cli,
             &team.id,
             TeamPatch {
-                description: Some("一線".into()),
+                description: Some("一线".into()),
                 ..Default::default()
             },
             None,
@@ -678,7 +678,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
             CustomFieldDefinition {
                 key: "tier".into(),
                 label_en: "Tier".into(),
-                label_zh: "等級".into(),
+                label_zh: "等级".into(),
                 field_type: CustomFieldType::Text,
                 options: Vec::new(),
                 information_kind: InformationKind::Associated,
@@ -690,7 +690,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
 
     tick();
     let customer = store
-        .create_customer(&actor, named("客戶"))
+        .create_customer(&actor, named("客户"))
         .await
         .expect("customer");
     trail
@@ -776,7 +776,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
         .expect(&store, "create", "win_back_attempt", &attempt.id)
         .await;
     tick();
-    let doomed = person(&store, "刪除").await;
+    let doomed = person(&store, "删除").await;
     trail.expect(&store, "create", "customer", &doomed.id).await;
     tick();
     store
@@ -786,7 +786,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
     trail.expect(&store, "delete", "customer", &doomed.id).await;
 
     tick();
-    let case = open_case(&store, &actor, &customer, CaseKind::Order, "訂單").await;
+    let case = open_case(&store, &actor, &customer, CaseKind::Order, "订单").await;
     trail.expect(&store, "create", "case", &case.id).await;
     tick();
     store
@@ -794,7 +794,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
             &actor,
             &case.id,
             CasePatch {
-                subject: Some("訂單問題".into()),
+                subject: Some("订单问题".into()),
                 ..Default::default()
             },
             None,
@@ -845,7 +845,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
             NewTransfer {
                 team_id: Some(team.id.clone()),
                 assignee_id: None,
-                reason: "排隊".into(),
+                reason: "排队".into(),
             },
             None,
         )
@@ -853,7 +853,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
         .expect("transfer");
     trail.expect(&store, "transfer", "case", &case.id).await;
     tick();
-    let duplicate = open_case(&store, &actor, &customer, CaseKind::Order, "重複").await;
+    let duplicate = open_case(&store, &actor, &customer, CaseKind::Order, "重复").await;
     trail.expect(&store, "create", "case", &duplicate.id).await;
     tick();
     store
@@ -876,7 +876,7 @@ async fn every_change_leaves_an_audit_entry(store: Store) {
                 TimelineKind::Visit,
                 Channel::FaceToFace,
                 Direction::CompanyInitiated,
-                "拜訪",
+                "拜访",
             ),
         )
         .await
@@ -1045,12 +1045,12 @@ async fn idempotency_keys(store: Store) {
         "keys are per user"
     );
     store
-        .idempotency_finish(me, "k1", 201, r#"{"id":"客戶"}"#)
+        .idempotency_finish(me, "k1", 201, r#"{"id":"客户"}"#)
         .await
         .expect("finish");
     let replay = Begin::Replay {
         status: 201,
-        body: r#"{"id":"客戶"}"#.into(),
+        body: r#"{"id":"客户"}"#.into(),
     };
     assert_eq!(begin(me, "k1", "h1").await, replay);
     assert_eq!(begin(me, "k1", "h1").await, replay, "replays repeat");
@@ -1361,12 +1361,12 @@ async fn backup_sqlite_copies_the_database(store: Store) {
                     &cli(),
                     NewCustomer {
                         contacts: Some(vec![contact(ContactChannel::Email, "b@example.com")]),
-                        ..named("備份")
+                        ..named("备份")
                     },
                 )
                 .await
                 .expect("customer");
-            let case = open_case(&store, &cli(), &customer, CaseKind::Order, "備份工單").await;
+            let case = open_case(&store, &cli(), &customer, CaseKind::Order, "备份工单").await;
             let bytes = vec![0u8, 0xff, 0x10, 0x80];
             let attachment = store
                 .add_attachment(
@@ -1383,7 +1383,7 @@ async fn backup_sqlite_copies_the_database(store: Store) {
             assert!(target.exists());
             expect_conflict(store.backup_sqlite(&target).await, "exists");
             // Changes after the backup are not in it.
-            person(&store, "之後").await;
+            person(&store, "之后").await;
 
             let copy = Store::open(&StoreOptions::new(format!("sqlite://{}", target.display())))
                 .await
@@ -1395,7 +1395,7 @@ async fn backup_sqlite_copies_the_database(store: Store) {
                 serde_json::to_value(&restored).expect("json"),
                 serde_json::to_value(&customer).expect("json")
             );
-            assert_eq!(copy.case(&case.id).await.expect("case").subject, "備份工單");
+            assert_eq!(copy.case(&case.id).await.expect("case").subject, "备份工单");
             let (_, data) = copy
                 .attachment_data(&attachment.id)
                 .await
@@ -1411,7 +1411,7 @@ async fn backup_sqlite_copies_the_database(store: Store) {
                 "the backup has every audit entry up to it"
             );
             // The copy is a working store.
-            let next = open_case(&copy, &cli(), &restored, CaseKind::Order, "繼續").await;
+            let next = open_case(&copy, &cli(), &restored, CaseKind::Order, "继续").await;
             assert_eq!(next.number, case.number + 1);
             copy.close().await;
         }

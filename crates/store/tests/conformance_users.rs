@@ -264,7 +264,7 @@ async fn update_user_rules(store: Store) {
                 &cli(),
                 &agent.id,
                 UserPatch {
-                    name: Some("過時".into()),
+                    name: Some("过时".into()),
                     ..Default::default()
                 },
                 Some(1),
@@ -609,7 +609,8 @@ async fn api_tokens_never_exceed_the_role(store: Store) {
             TimelineRead,
             TimelineWrite,
             TeamsRead,
-            TokensManage
+            TokensManage,
+            NotificationsOwn
         ]
     );
     assert_eq!(created.token.name, "ci");
@@ -701,7 +702,13 @@ async fn api_tokens_never_exceed_the_role(store: Store) {
         .expect("readonly token");
     assert_eq!(
         read.token.scopes,
-        vec![CustomersRead, CasesRead, TimelineRead, TeamsRead]
+        vec![
+            CustomersRead,
+            CasesRead,
+            TimelineRead,
+            TeamsRead,
+            NotificationsOwn
+        ]
     );
 
     // A token narrows the role: the principal may do only what both allow.
@@ -866,10 +873,10 @@ async fn teams_have_unique_names(store: Store) {
         description: description.map(str::to_string),
     };
     let after_sale = store
-        .create_team(&cli(), new_team(" 售後 ", Some("after-sale")))
+        .create_team(&cli(), new_team(" 售后 ", Some("after-sale")))
         .await
         .expect("team");
-    assert_eq!(after_sale.name, "售後");
+    assert_eq!(after_sale.name, "售后");
     assert_eq!(after_sale.description, "after-sale");
     assert_eq!(after_sale.version, 1);
     assert_eq!(after_sale.created_at, Timestamp(T0));
@@ -879,16 +886,16 @@ async fn teams_have_unique_names(store: Store) {
         serde_json::to_value(&after_sale).expect("json")
     );
     expect_conflict(
-        store.create_team(&cli(), new_team("售後", None)).await,
+        store.create_team(&cli(), new_team("售后", None)).await,
         "duplicate",
     );
     expect_invalid(store.create_team(&cli(), new_team(" ", None)).await, "name");
     let b = store
-        .create_team(&cli(), new_team("B組", None))
+        .create_team(&cli(), new_team("B组", None))
         .await
         .expect("b");
     store
-        .create_team(&cli(), new_team("A組", None))
+        .create_team(&cli(), new_team("A组", None))
         .await
         .expect("a");
     assert_eq!(b.description, "");
@@ -896,7 +903,7 @@ async fn teams_have_unique_names(store: Store) {
         |teams: Vec<kefu_store::users::Team>| teams.into_iter().map(|t| t.name).collect::<Vec<_>>();
     assert_eq!(
         names(store.teams().await.expect("teams")),
-        vec!["A組", "B組", "售後"]
+        vec!["A组", "B组", "售后"]
     );
 
     clock.advance(1000);
@@ -905,14 +912,14 @@ async fn teams_have_unique_names(store: Store) {
             &cli(),
             &after_sale.id,
             TeamPatch {
-                name: Some("售後服務".into()),
+                name: Some("售后服务".into()),
                 description: None,
             },
             Some(1),
         )
         .await
         .expect("rename");
-    assert_eq!(renamed.name, "售後服務");
+    assert_eq!(renamed.name, "售后服务");
     assert_eq!(renamed.description, "after-sale");
     assert_eq!(renamed.version, 2);
     assert_eq!(renamed.updated_at, Timestamp(T0 + 1000));
@@ -922,7 +929,7 @@ async fn teams_have_unique_names(store: Store) {
                 &cli(),
                 &after_sale.id,
                 TeamPatch {
-                    name: Some("A組".into()),
+                    name: Some("A组".into()),
                     description: None,
                 },
                 None,
@@ -951,7 +958,7 @@ async fn teams_have_unique_names(store: Store) {
             &cli(),
             &after_sale.id,
             TeamPatch {
-                name: Some("售後服務".into()),
+                name: Some("售后服务".into()),
                 description: Some("".into()),
             },
             Some(2),
@@ -966,11 +973,11 @@ async fn teams_have_unique_names(store: Store) {
     );
     assert_eq!(
         names(store.teams().await.expect("teams")),
-        vec!["A組", "B組", "售後服務"]
+        vec!["A组", "B组", "售后服务"]
     );
     // The old name is free again.
     store
-        .create_team(&cli(), new_team("售後", None))
+        .create_team(&cli(), new_team("售后", None))
         .await
         .expect("old name reused");
     expect_not_found(store.team("nope").await, "team");
@@ -990,6 +997,6 @@ async fn teams_have_unique_names(store: Store) {
         audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         vec!["update", "update", "create"]
     );
-    assert_eq!(audit[1].before.as_ref().expect("before")["name"], "售後");
-    assert_eq!(audit[1].after.as_ref().expect("after")["name"], "售後服務");
+    assert_eq!(audit[1].before.as_ref().expect("before")["name"], "售后");
+    assert_eq!(audit[1].after.as_ref().expect("after")["name"], "售后服务");
 }

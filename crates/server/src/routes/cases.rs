@@ -209,7 +209,7 @@ pub async fn transfers(
     Ok(Json(state.store.transfers(&id).await?))
 }
 
-/// Transfers the case to another team and/or person, with a reason (轉接).
+/// Transfers the case to another team and/or person, with a reason (转接).
 #[utoipa::path(post, path = "/api/v1/cases/{id}/transfers", tag = "cases", request_body = NewTransfer, params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = Case), (status = 422, body = ErrorBody)))]
 pub async fn transfer(

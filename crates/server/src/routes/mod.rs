@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod cases;
+pub mod complaints;
 pub mod customers;
 pub mod system;
 pub mod timeline;

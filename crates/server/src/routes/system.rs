@@ -57,7 +57,7 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
-<title>kefu API 文檔 / API docs</title>
+<title>kefu API 文档 / API docs</title>
 <link rel="stylesheet" href="/api/docs/swagger-ui.css">
 </head>
 <body>

@@ -1,0 +1,38 @@
+//! Work that runs on a clock rather than on a request: the sweeps that raise alerts
+//! for overdue promises (and, as they arrive, SLA warnings and breaches).
+//!
+//! Several kefu processes may serve one database. Each tries for the `sweeps` lease
+//! in the database every interval; the one holding it sweeps, the others wait, and if
+//! the holder dies its lease runs out and another takes over.
+
+use kefu_store::Store;
+use std::time::Duration;
+
+/// How often the sweeps run.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Runs the sweeps until the task is dropped or aborted.
+pub async fn run_sweeps(store: Store, interval: Duration) {
+    let holder = kefu_store::new_public_id();
+    let lease_ms = i64::try_from(interval.as_millis() * 3).unwrap_or(i64::MAX);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.try_lock("sweeps", &holder, lease_ms).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "cannot take the sweep lease");
+                continue;
+            }
+        }
+        match store.sweep_promises().await {
+            Ok(report) if report.alerted > 0 => {
+                tracing::info!(alerted = report.alerted, "overdue promises alerted");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "promise sweep failed"),
+        }
+    }
+}
