@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// `create-cases`, `customer-timeline`, or `all`.
+    /// `create-cases`, `customer-timeline`, `all` (the two HTTP scenarios), or
+    /// `sla-sweep` (the SLA and promise sweep over many open cases, in-process).
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// Concurrent clients, one keep-alive connection each.
@@ -32,6 +33,12 @@ pub struct BenchArgs {
     /// Timeline entries per seeded customer.
     #[arg(long, default_value_t = 10)]
     pub entries_per_customer: usize,
+    /// Open cases to seed for `sla-sweep` (each with two SLA clocks; one promise per ten).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub open_cases: usize,
+    /// Of those, how many cases have clocks (and promises) already due for `sla-sweep`.
+    #[arg(long, default_value_t = 10_000)]
+    pub due: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -66,13 +73,16 @@ struct Report {
 }
 
 pub async fn run(config: &Config, args: BenchArgs) -> CliResult<()> {
+    if args.scenario == "sla-sweep" {
+        return sla_sweep(config, &args).await;
+    }
     let scenarios: Vec<&str> = match args.scenario.as_str() {
         "all" => vec!["customer-timeline", "create-cases"],
         "create-cases" => vec!["create-cases"],
         "customer-timeline" => vec!["customer-timeline"],
         other => {
             return Err(CliError(format!(
-                "--scenario: `{other}` is not one of create-cases, customer-timeline, all"
+                "--scenario: `{other}` is not one of create-cases, customer-timeline, all, sla-sweep"
             )));
         }
     };
@@ -461,4 +471,117 @@ fn machine() -> String {
         .map(|n| n.get())
         .unwrap_or(1);
     format!("{cores} cores, {cpu}")
+}
+
+#[derive(Debug, Serialize)]
+struct SweepRun {
+    sweep: &'static str,
+    seconds: f64,
+    clocks_warned: u64,
+    clocks_breached: u64,
+    promises_alerted: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct SweepReport {
+    machine: String,
+    backend: String,
+    seed: kefu_store::bench::SlaSeed,
+    seed_seconds: f64,
+    runs: Vec<SweepRun>,
+}
+
+/// Seeds open cases with clocks in three calendars and times the sweep: once with the
+/// due items waiting, then again with nothing due (the incremental cost).
+async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
+    let data_dir = std::env::temp_dir().join(format!("kefu-bench-{}", std::process::id()));
+    let (options, backend) = match &config.database_url {
+        Some(url) => (StoreOptions::new(url.clone()), "postgres".to_string()),
+        None => (StoreOptions::sqlite_in(&data_dir), "sqlite".to_string()),
+    };
+    let store = Store::open(&options).await?;
+    if store.customer_count().await? > 0 {
+        return Err(CliError(
+            "the benchmark database must be empty: point --database-url at a scratch database"
+                .into(),
+        ));
+    }
+    let owner = store
+        .create_user(
+            &Actor::cli(),
+            NewUser {
+                email: "bench@kefu.local".into(),
+                name: None,
+                role: Role::Admin,
+                password: None,
+                team_id: None,
+                locale: None,
+            },
+        )
+        .await?;
+    let started = Instant::now();
+    let bar = crate::progress_bar(args.open_cases as u64, "seeding");
+    let seed = store
+        .seed_sla_for_bench(args.open_cases, args.due, owner.key, &|done| {
+            bar.set_position(done as u64)
+        })
+        .await?;
+    bar.finish_and_clear();
+    store.analyze().await?;
+    let seed_seconds = started.elapsed().as_secs_f64();
+    eprintln!("seeded {seed:?} in {seed_seconds:.1} s");
+    let mut runs = Vec::new();
+    for sweep in ["with due items", "nothing due"] {
+        let started = Instant::now();
+        let sla = store.sweep_sla().await?;
+        let promises = store.sweep_promises().await?;
+        runs.push(SweepRun {
+            sweep,
+            seconds: started.elapsed().as_secs_f64(),
+            clocks_warned: sla.warned,
+            clocks_breached: sla.breached,
+            promises_alerted: promises.alerted,
+        });
+    }
+    store.close().await;
+    if !args.keep && backend == "sqlite" {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    let report = SweepReport {
+        machine: machine(),
+        backend,
+        seed,
+        seed_seconds,
+        runs,
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!("machine: {}", report.machine);
+        println!(
+            "seeded ({}): {} open cases, {} clocks ({} due), {} promises ({} due), {} calendars in {:.1} s",
+            report.backend,
+            report.seed.open_cases,
+            report.seed.clocks,
+            report.seed.due_clocks,
+            report.seed.promises,
+            report.seed.due_promises,
+            report.seed.calendars,
+            report.seed_seconds
+        );
+        for run in &report.runs {
+            println!(
+                "sweep {:<15} {:>8.3} s   warned {:>7}  breached {:>7}  promises alerted {:>6}",
+                run.sweep,
+                run.seconds,
+                run.clocks_warned,
+                run.clocks_breached,
+                run.promises_alerted
+            );
+        }
+    }
+    Ok(())
 }

@@ -794,6 +794,7 @@ impl<'a> Demo<'a> {
             .map(|u| Actor {
                 user_id: Some(u.key),
                 label: u.email.clone(),
+                authority: None,
             })
             .collect();
         let defined = store.custom_fields().await?;

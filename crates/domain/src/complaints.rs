@@ -281,6 +281,9 @@ pub struct CompensationOffer {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepInput {
+    /// The stage the caller believes the complaint is at. Over HTTP, this or `If-Match`
+    /// is required, so that of two concurrent steps the second is refused, not stacked.
+    pub from: Option<ComplaintStage>,
     pub stage: Option<ComplaintStage>,
     /// Why, or what happened (required where the step says).
     pub note: Option<String>,
@@ -334,6 +337,21 @@ pub fn check_step(
     let to = input
         .stage
         .ok_or_else(|| DomainError::invalid("stage", "name the stage to move to"))?;
+    if let Some(expected) = input.from
+        && expected != from
+    {
+        return Err(DomainError::TransitionNotAllowed {
+            field: "from",
+            from: from.as_str().to_string(),
+            to: to.as_str().to_string(),
+            allowed: from
+                .allowed_next()
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+        }
+        .into());
+    }
     from.transition(to)?;
     let required = from.required_role(to);
     if role_rank(role) < role_rank(required) {

@@ -13,6 +13,7 @@ pub mod cases;
 pub mod complaints;
 pub mod contacts;
 pub mod customers;
+pub mod sla;
 pub mod text;
 pub mod time;
 pub mod timeline;

@@ -27,6 +27,17 @@ pub async fn run_sweeps(store: Store, interval: Duration) {
                 continue;
             }
         }
+        match store.sweep_sla().await {
+            Ok(report) if report.warned + report.breached > 0 => {
+                tracing::info!(
+                    warned = report.warned,
+                    breached = report.breached,
+                    "SLA sweep"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "SLA sweep failed"),
+        }
         match store.sweep_promises().await {
             Ok(report) if report.alerted > 0 => {
                 tracing::info!(alerted = report.alerted, "overdue promises alerted");

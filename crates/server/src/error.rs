@@ -54,6 +54,7 @@ catalogue! {
     NotTheSubject = "not_the_subject", FORBIDDEN, "Only the employee a complaint names may appeal it.";
     Conflict = "conflict", CONFLICT, "The change contradicts what is stored.";
     VersionMismatch = "version_mismatch", PRECONDITION_FAILED, "If-Match names an older version: reload and apply the change again.";
+    PreconditionRequired = "precondition_required", PRECONDITION_REQUIRED, "The change needs If-Match or the expected current state (`from`), so concurrent changes cannot stack.";
     InvalidIfMatch = "invalid_if_match", BAD_REQUEST, "If-Match must be an ETag this API handed out, such as \"3\".";
     IdempotencyKeyReused = "idempotency_key_reused", UNPROCESSABLE_ENTITY, "The Idempotency-Key was used before with a different request.";
     IdempotencyInProgress = "idempotency_in_progress", CONFLICT, "A request with this Idempotency-Key is still being processed.";

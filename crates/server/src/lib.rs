@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use error::{ApiError, ErrorCode};
 use kefu_domain::access::Permission::*;
 use routes::{admin, cases, complaints, customers, system, timeline};
@@ -283,7 +283,7 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r(
             Method::POST,
             "/api/v1/cases/{id}/complaint/appeals",
-            P(CasesWrite),
+            Authenticated,
             post(complaints::appeal),
         ),
         r(
@@ -351,6 +351,48 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/track/{token}",
             Public,
             get(complaints::track_page),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/calendars",
+            P(TeamsRead),
+            get(complaints::calendars),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/calendars",
+            P(SettingsManage),
+            post(complaints::create_calendar),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/calendars/{id}",
+            P(SettingsManage),
+            put(complaints::update_calendar),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/teams/{id}/calendar",
+            P(TeamsManage),
+            put(complaints::set_team_calendar),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/sla-policies",
+            P(CasesRead),
+            get(complaints::sla_policies),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sla-policies",
+            P(SettingsManage),
+            post(complaints::create_sla_policy),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/sla",
+            P(CasesRead),
+            get(complaints::case_sla),
         ),
         r(
             Method::GET,
@@ -517,6 +559,9 @@ pub async fn serve(
         complaints::promises, complaints::add_promise, complaints::settle_promise,
         complaints::tracking_link, complaints::revoke_tracking_link, complaints::track,
         complaints::notifications, complaints::read_notification,
+        complaints::calendars, complaints::create_calendar, complaints::update_calendar,
+        complaints::set_team_calendar, complaints::sla_policies, complaints::create_sla_policy,
+        complaints::case_sla,
     ),
     components(schemas(error::ErrorBody, error::ErrorCode)),
     modifiers(&BearerAuth),
@@ -525,6 +570,7 @@ pub async fn serve(
         (name = "cases", description = "Cases (工单)"),
         (name = "timeline", description = "Touchpoints (接触点)"),
         (name = "audit", description = "The audit log"),
+        (name = "sla", description = "Service levels (服务时限): business calendars, SLA policies, clocks"),
         (name = "complaints", description = "Complaint handling (投诉处理): the record, the flow and its escalation, appeals, rules, promises, tracking links, notifications"),
     )
 )]

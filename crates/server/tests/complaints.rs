@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 kefu_testkit::conformance!(
     complaint_story,
     bad_steps_are_refused_with_reasons,
-    tracking_page
+    tracking_page,
+    sla_over_http,
 );
 
 async fn complaint_case(app: &TestApp, token: &str) -> Value {
@@ -94,6 +95,7 @@ async fn complaint_story(store: Store) {
 
     // Above the agent's limit: 403 authority_exceeded, and nothing changes.
     let offer = json!({
+        "from": "authority_check",
         "stage": "solution_proposed",
         "proposal": "赔偿 800 元",
         "compensation": {"amount_cents": 80_000}
@@ -110,7 +112,7 @@ async fn complaint_story(store: Store) {
         .post(
             &steps,
             &token,
-            json!({"stage": "internal_review", "note": "客户要求当面道歉"}),
+            json!({"from": "solution_proposed", "stage": "internal_review", "note": "客户要求当面道歉"}),
         )
         .await;
     let escalated = escalated.ok(200);
@@ -119,7 +121,7 @@ async fn complaint_story(store: Store) {
     app.post(
         &steps,
         &token,
-        json!({"stage": "review_proposed", "decision": "站长上门道歉"}),
+        json!({"from": "internal_review", "stage": "review_proposed", "decision": "站长上门道歉"}),
     )
     .await
     .assert_error(403, "role_required");
@@ -127,10 +129,45 @@ async fn complaint_story(store: Store) {
         .post(
             &steps,
             &boss,
-            json!({"stage": "review_proposed", "decision": "站长上门道歉"}),
+            json!({"from": "internal_review", "stage": "review_proposed", "decision": "站长上门道歉"}),
         )
         .await;
     assert_eq!(decided.ok(200)["stage"], "review_proposed");
+    // A supervisor's token without complaints:review decides as an agent.
+    let (boss_user, _) = app.user(Role::Supervisor).await;
+    let narrow = common::token(&app.store, &boss_user, Some("cases:read cases:write")).await;
+    let second = complaint_case(&app, &token).await;
+    let second_id = second["id"].as_str().expect("id");
+    let second_steps = format!("/api/v1/cases/{second_id}/complaint/steps");
+    app.post(
+        &format!("/api/v1/cases/{second_id}/complaint"),
+        &token,
+        record(),
+    )
+    .await
+    .ok(201);
+    app.post(
+        &second_steps,
+        &narrow,
+        json!({"from": "recorded", "stage": "internal_review", "note": "升级"}),
+    )
+    .await
+    .ok(200);
+    app.post(
+        &second_steps,
+        &narrow,
+        json!({"from": "internal_review", "stage": "review_proposed", "decision": "退款"}),
+    )
+    .await
+    .assert_error(403, "role_required");
+    // An agent cannot decide an appeal over HTTP.
+    app.post(
+        &format!("/api/v1/appeals/{}/decision", random_id()),
+        &token,
+        json!({"status": "upheld", "reason": "x"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
     // The supervisor sees the escalation in their notifications.
     let notes = app.get("/api/v1/notifications?unread=true", &boss).await;
     let items = notes.ok(200)["items"].as_array().expect("items").clone();
@@ -154,7 +191,10 @@ async fn complaint_story(store: Store) {
             &token,
         )
         .await;
-    assert_eq!(listed.ok(200)["items"].as_array().expect("items").len(), 1);
+    // Both of the agent's complaints have climbed; the others' would not be listed.
+    assert_eq!(listed.ok(200)["items"].as_array().expect("items").len(), 2);
+    let boss_owned = app.get("/api/v1/complaints?first_owner_id=me", &boss).await;
+    assert_eq!(boss_owned.ok(200)["items"], json!([]));
     // A promise with its deadline.
     let promise = app
         .post(
@@ -217,22 +257,57 @@ async fn bad_steps_are_refused_with_reasons(store: Store) {
     app.post(&path, &token, record()).await.ok(201);
     let steps = format!("{path}/steps");
     // Out of order: 409 with where it may go.
-    let skipped = app.post(&steps, &token, json!({"stage": "closed"})).await;
+    // Without `from` or If-Match a step is refused: two steps must not stack.
+    app.post(&steps, &token, json!({"stage": "authority_check"}))
+        .await
+        .assert_field_error(428, "precondition_required", "from");
+    let skipped = app
+        .post(
+            &steps,
+            &token,
+            json!({"from": "recorded", "stage": "closed"}),
+        )
+        .await;
     skipped.assert_error(409, "invalid_transition");
     assert_eq!(
         skipped.json["error"]["allowed"],
         json!(["information_needed", "authority_check", "internal_review"])
     );
     // A step without its facts.
-    app.post(&steps, &token, json!({"stage": "information_needed"}))
-        .await
-        .assert_field_error(422, "invalid_field", "note");
-    app.post(&steps, &token, json!({"stage": "authority_check", "body": {"kind": "industry_association", "name": "x", "reference": "y"}}))
+    app.post(
+        &steps,
+        &token,
+        json!({"from": "recorded", "stage": "information_needed"}),
+    )
+    .await
+    .assert_field_error(422, "invalid_field", "note");
+    app.post(&steps, &token, json!({"from": "recorded", "stage": "authority_check", "body": {"kind": "industry_association", "name": "x", "reference": "y"}}))
         .await
         .assert_field_error(422, "invalid_field", "body");
-    app.post(&steps, &token, json!({}))
+    app.post(&steps, &token, json!({"from": "recorded"}))
         .await
         .assert_field_error(422, "invalid_field", "stage");
+    // A step from a stage the complaint has left: 409, with where it may go now.
+    let moved = app
+        .post(
+            &steps,
+            &token,
+            json!({"from": "recorded", "stage": "authority_check"}),
+        )
+        .await;
+    assert_eq!(moved.ok(200)["stage"], "authority_check");
+    let stale = app
+        .post(
+            &steps,
+            &token,
+            json!({"from": "recorded", "stage": "internal_review", "note": "x"}),
+        )
+        .await;
+    stale.assert_field_error(409, "invalid_transition", "from");
+    assert_eq!(
+        stale.json["error"]["allowed"],
+        json!(["solution_proposed", "internal_review"])
+    );
     // A complaint on a consultation.
     let customer = app.customer(&token, json!({"name": "赵强"})).await;
     let question = app.case(&token, &customer, "问价格").await;
@@ -357,4 +432,79 @@ async fn tracking_page(store: Store) {
     ))
     .await
     .assert_error(404, "not_found");
+}
+
+async fn sla_over_http(store: Store) {
+    let app = TestApp::new(store);
+    let (_, token) = app.user(Role::Agent).await;
+    let admin = app.admin().await;
+    let hours = |start: &str, end: &str| {
+        json!([
+            {"weekday": "monday", "start": "09:00", "end": "12:00"},
+            {"weekday": "monday", "start": start, "end": end}
+        ])
+    };
+    let overlapping = app
+        .post(
+            "/api/v1/calendars",
+            &admin,
+            json!({"name": "客服中心", "spec": {"time_zone": "Asia/Shanghai", "hours": hours("11:00", "18:00")}}),
+        )
+        .await;
+    overlapping.assert_field_error(422, "invalid_field", "hours");
+    assert!(
+        overlapping.message().contains("overlaps"),
+        "{}",
+        overlapping.message()
+    );
+    app.post(
+        "/api/v1/calendars",
+        &admin,
+        json!({"name": "x", "spec": {"time_zone": "Asia/Shanghai", "hours": hours("13:00", "25:00")}}),
+    )
+    .await
+    .assert_field_error(422, "invalid_field", "hours");
+    let calendar = app
+        .post(
+            "/api/v1/calendars",
+            &admin,
+            json!({"name": "客服中心", "spec": {"time_zone": "Asia/Shanghai", "hours": hours("13:00", "18:00")}}),
+        )
+        .await;
+    assert_eq!(calendar.ok(201)["spec"]["time_zone"], "Asia/Shanghai");
+    app.post(
+        "/api/v1/calendars",
+        &token,
+        json!({"name": "y", "spec": {"time_zone": "UTC", "always_open": true}}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.post(
+        "/api/v1/sla-policies",
+        &admin,
+        json!({"name": "默认", "rank": 1, "first_response_minutes": 0}),
+    )
+    .await
+    .assert_field_error(422, "invalid_field", "first_response_minutes");
+    let policy = app
+        .post(
+            "/api/v1/sla-policies",
+            &admin,
+            json!({"name": "默认", "rank": 1, "first_response_minutes": 30, "resolution_minutes": 480}),
+        )
+        .await;
+    assert_eq!(policy.ok(201)["warn_at_percent"], 80);
+    let customer = app.customer(&token, json!({"name": "计时客户"})).await;
+    let case = app.case(&token, &customer, "要计时").await;
+    let clocks = app
+        .get(
+            &format!("/api/v1/cases/{}/sla", case["id"].as_str().expect("id")),
+            &token,
+        )
+        .await;
+    let clocks = clocks.ok(200).as_array().expect("clocks").clone();
+    assert_eq!(clocks.len(), 2);
+    assert_eq!(clocks[0]["metric"], "first_response");
+    assert_eq!(clocks[0]["state"], "running");
+    assert_eq!(clocks[0]["target_ms"], 30 * 60_000);
 }

@@ -123,3 +123,300 @@ impl Store {
         conn.commit().await
     }
 }
+
+/// What [`Store::seed_sla_for_bench`] made.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct SlaSeed {
+    pub open_cases: usize,
+    pub clocks: usize,
+    pub promises: usize,
+    pub due_clocks: usize,
+    pub due_promises: usize,
+    pub calendars: usize,
+}
+
+impl Store {
+    /// Seeds `open_cases` open cases spread over three teams with different calendars
+    /// (Shanghai office hours with holidays and a make-up day, Berlin office hours, 24×7),
+    /// each with a running first-response and resolution clock scheduled in its team's
+    /// calendar, and one open promise per ten cases. The clocks of the first `due` cases,
+    /// and the promises among them, are already due; everything else is due later.
+    pub async fn seed_sla_for_bench(
+        &self,
+        open_cases: usize,
+        due: usize,
+        owner: i64,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<SlaSeed> {
+        use kefu_domain::calendar::{CalendarSpec, ExtraDay, Holiday, Weekday, WorkingHours};
+        use kefu_domain::sla::{SlaPolicySpec, schedule};
+        let now = self.now_ms();
+        let actor = crate::Actor::cli();
+        let weekdays = [
+            Weekday::Monday,
+            Weekday::Tuesday,
+            Weekday::Wednesday,
+            Weekday::Thursday,
+            Weekday::Friday,
+        ];
+        let hours = |ranges: &[(&str, &str)]| -> Vec<WorkingHours> {
+            weekdays
+                .iter()
+                .flat_map(|d| {
+                    ranges.iter().map(|(start, end)| WorkingHours {
+                        weekday: *d,
+                        start: (*start).into(),
+                        end: (*end).into(),
+                    })
+                })
+                .collect()
+        };
+        let specs = [
+            (
+                "上海客服中心",
+                CalendarSpec {
+                    time_zone: "Asia/Shanghai".into(),
+                    always_open: false,
+                    hours: hours(&[("09:00", "12:00"), ("13:00", "18:00")]),
+                    holidays: (1..=7)
+                        .map(|d| Holiday {
+                            date: format!("2026-10-0{d}"),
+                            name: "国庆节".into(),
+                        })
+                        .collect(),
+                    extra_working_days: vec![ExtraDay {
+                        date: "2026-10-10".into(),
+                        start: "09:00".into(),
+                        end: "18:00".into(),
+                        name: "国庆调休".into(),
+                    }],
+                },
+            ),
+            (
+                "Berlin support",
+                CalendarSpec {
+                    time_zone: "Europe/Berlin".into(),
+                    always_open: false,
+                    hours: hours(&[("08:00", "17:00")]),
+                    holidays: vec![Holiday {
+                        date: "2026-12-25".into(),
+                        name: "Weihnachten".into(),
+                    }],
+                    extra_working_days: Vec::new(),
+                },
+            ),
+            ("24×7", CalendarSpec::default()),
+        ];
+        let mut teams = Vec::new();
+        for (i, (name, spec)) in specs.iter().enumerate() {
+            let calendar = self
+                .create_calendar(
+                    &actor,
+                    crate::sla::NewCalendar {
+                        name: (*name).into(),
+                        spec: spec.clone(),
+                    },
+                )
+                .await?;
+            let team = self
+                .create_team(
+                    &actor,
+                    crate::users::NewTeam {
+                        name: format!("bench team {i}"),
+                        description: None,
+                    },
+                )
+                .await?;
+            self.set_team_calendar(
+                &actor,
+                &team.id,
+                crate::sla::TeamCalendar {
+                    calendar_id: Some(calendar.id.clone()),
+                },
+            )
+            .await?;
+            let mut conn = self.write().await?;
+            let team_key: i64 = conn
+                .fetch_one(q("SELECT id FROM teams WHERE public_id = $1").bind(team.id.as_str()))
+                .await?
+                .get("id")?;
+            let calendar_key: i64 = conn
+                .fetch_one(
+                    q("SELECT id FROM business_calendars WHERE public_id = $1")
+                        .bind(calendar.id.as_str()),
+                )
+                .await?
+                .get("id")?;
+            conn.commit().await?;
+            teams.push((team_key, calendar_key, spec.validate()?));
+        }
+        let policy = self
+            .create_sla_policy(
+                &actor,
+                SlaPolicySpec {
+                    name: "bench".into(),
+                    rank: 1,
+                    case_kind: None,
+                    priority: None,
+                    severity: None,
+                    first_response_minutes: Some(4 * 60),
+                    next_response_minutes: None,
+                    resolution_minutes: Some(3 * 8 * 60),
+                    warn_at_percent: Some(80),
+                    escalate_on_breach: Some(true),
+                    active: Some(true),
+                },
+            )
+            .await?;
+        let policy_key: i64 = self
+            .read()
+            .fetch_one(
+                q("SELECT id FROM sla_policies WHERE public_id = $1").bind(policy.id.as_str()),
+            )
+            .await?
+            .get("id")?;
+        let customers = (open_cases / 100).max(1);
+        self.seed_for_bench(customers, 0, &|_| {}).await?;
+        let customer_keys: Vec<i64> = self
+            .read()
+            .fetch_all(q("SELECT id FROM customers ORDER BY id"))
+            .await?
+            .iter()
+            .map(|r| r.get("id"))
+            .collect::<Result<_>>()?;
+        let mut seed = SlaSeed {
+            calendars: teams.len(),
+            ..Default::default()
+        };
+        const BATCH: usize = 1000;
+        let mut next = 0usize;
+        while next < open_cases {
+            let batch = BATCH.min(open_cases - next);
+            let mut conn = self.write().await?;
+            let mut builder = Builder::new(
+                "INSERT INTO cases (public_id, number, customer_id, kind, subject, search_text, status, priority, channel, service_stage, technical, charging, recurrence, team_id, created_at, updated_at, version) VALUES ",
+            );
+            let mut plans = Vec::with_capacity(batch);
+            for i in 0..batch {
+                let n = next + i;
+                let (team, calendar, compiled) = &teams[n % teams.len()];
+                // Due cases started two weeks ago; the rest within the last minutes.
+                let started = if n < due {
+                    now - 14 * 24 * 3_600_000 - (n as i64 % 3_600_000)
+                } else {
+                    now - (n as i64 % 600_000)
+                };
+                if i > 0 {
+                    builder.push(", ");
+                }
+                let subject = format!("工单 {n} 物流延迟");
+                builder.values(&[
+                    new_public_id().into(),
+                    (10_000_000 + n as i64).into(),
+                    customer_keys[n % customer_keys.len()].into(),
+                    "order".into(),
+                    subject.clone().into(),
+                    text::search_key(&subject).into(),
+                    "open".into(),
+                    "normal".into(),
+                    "email".into(),
+                    "in_sale".into(),
+                    false.into(),
+                    "free".into(),
+                    "one_off".into(),
+                    (*team).into(),
+                    started.into(),
+                    started.into(),
+                    1i64.into(),
+                ]);
+                plans.push((started, *calendar, compiled.clone(), n));
+            }
+            builder.push(" RETURNING id");
+            let keys: Vec<i64> = conn
+                .fetch_all(builder.query())
+                .await?
+                .iter()
+                .map(|row| row.get::<i64>("id"))
+                .collect::<Result<_>>()?;
+            let mut clocks = Vec::with_capacity(batch * 2);
+            for (key, (started, calendar, compiled, _)) in keys.iter().zip(&plans) {
+                for (metric, target) in [
+                    ("first_response", 4 * 3_600_000i64),
+                    ("resolution", 24 * 3_600_000i64),
+                ] {
+                    let s = schedule(compiled, *started, 0, target, 80, false);
+                    if s.next_check() <= now {
+                        seed.due_clocks += 1;
+                    }
+                    clocks.push((*key, metric, *calendar, target, *started, s));
+                }
+            }
+            for chunk in clocks.chunks(1000) {
+                let mut builder = Builder::new(
+                    "INSERT INTO sla_clocks (case_id, metric, policy_id, calendar_id, target_ms, warn_at_percent, escalate_on_breach, state, started_at, resumed_at, elapsed_ms, due_at, warn_at, next_check_at) VALUES ",
+                );
+                for (i, (key, metric, calendar, target, started, s)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        builder.push(", ");
+                    }
+                    builder.values(&[
+                        (*key).into(),
+                        (*metric).into(),
+                        policy_key.into(),
+                        (*calendar).into(),
+                        (*target).into(),
+                        80i64.into(),
+                        true.into(),
+                        "running".into(),
+                        (*started).into(),
+                        (*started).into(),
+                        0i64.into(),
+                        s.due_at.into(),
+                        s.warn_at.into(),
+                        s.next_check().into(),
+                    ]);
+                }
+                conn.execute(builder.query()).await?;
+            }
+            seed.clocks += clocks.len();
+            let promised: Vec<(i64, usize)> = keys
+                .iter()
+                .zip(&plans)
+                .filter(|(_, (_, _, _, n))| n % 10 == 0)
+                .map(|(key, (_, _, _, n))| (*key, *n))
+                .collect();
+            if !promised.is_empty() {
+                let mut builder = Builder::new(
+                    "INSERT INTO promises (public_id, case_id, description, due_at, owner_id, status, created_at) VALUES ",
+                );
+                for (i, (key, n)) in promised.iter().enumerate() {
+                    if i > 0 {
+                        builder.push(", ");
+                    }
+                    let due_at = if *n < due {
+                        seed.due_promises += 1;
+                        now - 3_600_000
+                    } else {
+                        now + 86_400_000
+                    };
+                    builder.values(&[
+                        new_public_id().into(),
+                        (*key).into(),
+                        "明天回电告知处理结果".into(),
+                        due_at.into(),
+                        owner.into(),
+                        "open".into(),
+                        now.into(),
+                    ]);
+                }
+                conn.execute(builder.query()).await?;
+                seed.promises += promised.len();
+            }
+            conn.commit().await?;
+            seed.open_cases += batch;
+            next += batch;
+            progress(next);
+        }
+        Ok(seed)
+    }
+}

@@ -448,6 +448,18 @@ impl Store {
         };
         let (_, message_id) =
             insert_message(conn, key, message_kind, channel, author, &body, now).await?;
+        self.apply_sla(
+            conn,
+            crate::sla::CaseFacts {
+                case: key,
+                kind: input.kind,
+                priority: input.priority.unwrap_or(input.kind.default_priority()),
+                severity: None,
+                team,
+            },
+            now,
+        )
+        .await?;
         timeline::insert(
             conn,
             NewEntry {
@@ -624,6 +636,25 @@ impl Store {
             });
         }
         let after = load_case_by_key(&mut conn, before.key).await?;
+        if after.priority != before.priority || after.kind != before.kind {
+            let severity = crate::complaints::severity_of(&mut conn, after.key).await?;
+            let team = match &after.team_id {
+                Some(id) => Some(key_of(&mut conn, "teams", "team", "team_id", id).await?),
+                None => None,
+            };
+            self.apply_sla(
+                &mut conn,
+                crate::sla::CaseFacts {
+                    case: after.key,
+                    kind: after.kind,
+                    priority: after.priority,
+                    severity,
+                    team,
+                },
+                now,
+            )
+            .await?;
+        }
         audit::record(
             &mut conn,
             actor,
@@ -677,6 +708,18 @@ impl Store {
                 .bind(case.key),
         )
         .await?;
+        if let Some(status) = new_status {
+            self.sla_on_status(&mut conn, case.key, status.as_str(), now)
+                .await?;
+        }
+        match input.kind {
+            MessageKind::Outbound => self.sla_on_reply(&mut conn, case.key, now).await?,
+            MessageKind::Inbound => {
+                self.sla_on_customer_message(&mut conn, case.key, now)
+                    .await?
+            }
+            MessageKind::InternalNote => {}
+        }
         if let Some(status) = new_status {
             conn.execute(
                 q("INSERT INTO case_status_changes (case_id, from_status, to_status, reason, actor_id, actor_label, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -965,6 +1008,8 @@ impl Store {
                 .bind(before.key),
         )
         .await?;
+        self.sla_on_status(&mut conn, before.key, to.as_str(), now)
+            .await?;
         conn.execute(
             q("INSERT INTO case_status_changes (case_id, from_status, to_status, reason, actor_id, actor_label, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(before.key)
@@ -1099,6 +1144,7 @@ impl Store {
                 .bind(now),
         )
         .await?;
+        crate::complaints::after_transfer(&mut conn, before.key, now).await?;
         let after = load_case_by_key(&mut conn, before.key).await?;
         let customer = customer_key(&mut conn, &before.customer_id, "customer_id").await?;
         timeline::insert(
@@ -1217,6 +1263,8 @@ impl Store {
         )
         .await?;
         conn.execute(q("UPDATE cases SET status = 'merged', merged_into_id = $1, closed_at = $2, updated_at = $2, version = version + 1 WHERE id = $3").bind(target.key).bind(now).bind(source.key)).await?;
+        self.sla_on_status(&mut conn, source.key, "merged", now)
+            .await?;
         conn.execute(
             q("UPDATE cases SET updated_at = $1, version = version + 1 WHERE id = $2")
                 .bind(now)

@@ -332,6 +332,9 @@ fn complaint_json(complaint: &Complaint) -> serde_json::Value {
 
 /// The actor's role: the user's, or admin for kefu itself and the command line.
 async fn role_of(conn: &mut Conn, actor: &Actor) -> Result<Role> {
+    if let Some(role) = actor.authority {
+        return Ok(role);
+    }
     match actor.user_id {
         Some(key) => {
             let row = conn
@@ -419,12 +422,28 @@ pub(crate) async fn notify(
 /// The people who answer for a case's escalations: the supervisors of its team, or
 /// every supervisor when the team has none, or the admins when there are no supervisors.
 pub(crate) async fn supervisors_for(conn: &mut Conn, case_key: i64) -> Result<Vec<i64>> {
+    let team: Option<i64> = conn
+        .fetch_one(q("SELECT team_id FROM cases WHERE id = $1").bind(case_key))
+        .await?
+        .get("team_id")?;
+    supervisors_of_team(conn, team).await
+}
+
+/// [`supervisors_for`] by team.
+pub(crate) async fn supervisors_of_team(conn: &mut Conn, team: Option<i64>) -> Result<Vec<i64>> {
+    if let Some(team) = team {
+        let rows = conn
+            .fetch_all(q("SELECT id FROM users WHERE team_id = $1 AND role = 'supervisor' AND active = TRUE ORDER BY id").bind(team))
+            .await?;
+        if !rows.is_empty() {
+            return rows.iter().map(|r| r.get("id")).collect();
+        }
+    }
     for sql in [
-        "SELECT u.id FROM users u JOIN cases k ON k.team_id = u.team_id WHERE k.id = $1 AND u.role = 'supervisor' AND u.active = TRUE ORDER BY u.id",
-        "SELECT id FROM users WHERE role = 'supervisor' AND active = TRUE AND $1 = $1 ORDER BY id",
-        "SELECT id FROM users WHERE role = 'admin' AND active = TRUE AND $1 = $1 ORDER BY id",
+        "SELECT id FROM users WHERE role = 'supervisor' AND active = TRUE ORDER BY id",
+        "SELECT id FROM users WHERE role = 'admin' AND active = TRUE ORDER BY id",
     ] {
-        let rows = conn.fetch_all(q(sql).bind(case_key)).await?;
+        let rows = conn.fetch_all(q(sql)).await?;
         if !rows.is_empty() {
             return rows.iter().map(|r| r.get("id")).collect();
         }
@@ -490,6 +509,13 @@ fn check_record(
         validity_reason,
         product: optional_text("product", product, 200)?,
     })
+}
+
+/// The key of a user already referenced (who may since have been deactivated).
+async fn any_user_key(conn: &mut Conn, public_id: &str) -> Result<i64> {
+    conn.fetch_one(q("SELECT id FROM users WHERE public_id = $1").bind(public_id))
+        .await?
+        .get("id")
 }
 
 /// A user's internal key from a public id, for fields naming an active user.
@@ -624,6 +650,8 @@ impl Store {
             Some(&complaint_json(&complaint)),
         )
         .await?;
+        self.sla_for_complaint(&mut conn, &case, input.severity, now)
+            .await?;
         let complaint = auto_escalate(&mut conn, complaint, &case, &rules, now).await?;
         let detail = complaint_detail(&mut conn, complaint).await?;
         conn.commit().await?;
@@ -665,6 +693,32 @@ impl Store {
                 current: before.version,
             });
         }
+        // Fairness: the employee a complaint names cannot judge it or take their name off
+        // it, and only a supervisor moves a complaint from one named employee to another.
+        let named = match &before.subject_user_id {
+            Some(id) => Some(any_user_key(&mut conn, id).await?),
+            None => None,
+        };
+        if named.is_some()
+            && actor.user_id == named
+            && (patch.subject_user_id.is_some() || patch.validity.is_some())
+        {
+            return Err(StoreError::conflict(
+                "role_required",
+                Some("subject_user_id"),
+                "the employee a complaint names cannot change who it names or whether it is valid",
+            ));
+        }
+        if named.is_some()
+            && patch.subject_user_id.is_some()
+            && role_rank(role_of(&mut conn, actor).await?) < role_rank(Role::Supervisor)
+        {
+            return Err(StoreError::conflict(
+                "role_required",
+                Some("subject_user_id"),
+                "changing the employee a complaint names takes a supervisor",
+            ));
+        }
         let behaviour = patch.behaviour.unwrap_or(before.behaviour);
         let dissatisfaction = patch.dissatisfaction.unwrap_or(before.dissatisfaction);
         let fault_detail = patch.fault_detail.unwrap_or(before.fault_detail);
@@ -692,7 +746,7 @@ impl Store {
             Some(Some(id)) => Some(user_key(&mut conn, "subject_user_id", id).await?),
             Some(None) => None,
             None => match &before.subject_user_id {
-                Some(id) => Some(user_key(&mut conn, "subject_user_id", id).await?),
+                Some(id) => Some(any_user_key(&mut conn, id).await?),
                 None => None,
             },
         };
@@ -736,6 +790,10 @@ impl Store {
             Some(&complaint_json(&after)),
         )
         .await?;
+        if after.severity != before.severity {
+            self.sla_for_complaint(&mut conn, &case, after.severity, now)
+                .await?;
+        }
         let rules = rules_version(&mut conn, after.rule_set_version).await?;
         let after = auto_escalate(&mut conn, after, &case, &rules, now).await?;
         let detail = complaint_detail(&mut conn, after).await?;
@@ -792,8 +850,27 @@ impl Store {
                 ),
             ),
         })?;
-        if !case.status.is_writable() {
-            writable(&case)?;
+        writable(&case)?;
+        // The limit is on what the customer is offered in all, not on each offer.
+        if let Some((amount, _, _)) = &step.compensation
+            && let Some(limit) = rules.compensation_limit(role)
+        {
+            let standing: i64 = conn
+                .scalar(
+                    q("SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) AS value FROM compensations WHERE case_id = $1 AND status <> 'rejected'")
+                        .bind(case.key),
+                )
+                .await?;
+            if standing.saturating_add(*amount) > limit {
+                return Err(StoreError::conflict(
+                    "authority_exceeded",
+                    Some("compensation.amount_cents"),
+                    format!(
+                        "with the {standing} cents already offered, the total is above your limit of {limit} cents under rule set {} (as {role}); escalate the complaint to internal review instead",
+                        before.rule_set_version
+                    ),
+                ));
+            }
         }
         let trigger = match (step.from, step.to) {
             (
@@ -893,7 +970,7 @@ impl Store {
             .await?
             .ok_or_else(|| no_complaint(&case))?;
         let subject = match &complaint.subject_user_id {
-            Some(id) => Some(user_key(&mut conn, "subject_user_id", id).await?),
+            Some(id) => Some(any_user_key(&mut conn, id).await?),
             None => None,
         };
         let Some(employee) = actor.user_id.filter(|user| Some(*user) == subject) else {
@@ -982,7 +1059,7 @@ impl Store {
             }
             .into());
         }
-        let employee = user_key(&mut conn, "employee_id", &before.employee_id).await?;
+        let employee = any_user_key(&mut conn, &before.employee_id).await?;
         if actor.user_id == Some(employee) {
             return Err(StoreError::conflict(
                 "role_required",
@@ -997,7 +1074,7 @@ impl Store {
                     .bind(reason.as_str())
                     .bind(actor.user_id)
                     .bind(now)
-                    .bind(appeal_id),
+                    .bind(before.id.as_str()),
             )
             .await?;
         if updated != 1 {
@@ -1024,18 +1101,18 @@ impl Store {
                 case.number,
                 input.status.label_zh()
             ),
-            json!({"case_id": case.id, "appeal_id": appeal_id, "status": input.status}),
+            json!({"case_id": case.id, "appeal_id": before.id, "status": input.status}),
             now,
         )
         .await?;
-        let after = load_appeal(&mut conn, appeal_id).await?;
+        let after = load_appeal(&mut conn, &before.id).await?;
         audit::record(
             &mut conn,
             actor,
             now,
             "decide",
             "appeal",
-            appeal_id,
+            &before.id,
             serde_json::to_value(&before).ok().as_ref(),
             serde_json::to_value(&after).ok().as_ref(),
         )
@@ -1257,7 +1334,7 @@ async fn apply_step(
     let escalating = level > before.escalation_level;
     let resolved = !step.to.is_open();
     conn.execute(
-        q("UPDATE complaints SET stage = $1, stage_changed_at = $2, escalation_level = $3, escalation_trigger = CASE WHEN $4 THEN $5 ELSE escalation_trigger END, escalated_at = CASE WHEN $4 THEN $2 ELSE escalated_at END, resolved_at = CASE WHEN $6 THEN $2 ELSE NULL END, updated_at = $2, version = version + 1 WHERE id = $7")
+        q("UPDATE complaints SET stage = $1, stage_changed_at = $2, escalation_level = $3, escalation_trigger = CASE WHEN $4 THEN COALESCE($5, escalation_trigger) ELSE escalation_trigger END, escalated_at = CASE WHEN $4 THEN $2 ELSE escalated_at END, resolved_at = CASE WHEN $6 THEN $2 ELSE NULL END, updated_at = $2, version = version + 1 WHERE id = $7")
             .bind(step.to.as_str())
             .bind(now)
             .bind(level)
@@ -1368,8 +1445,9 @@ async fn apply_step(
         }
         _ => {}
     }
-    // Escalation raises the case to urgent and tells the supervisors.
-    if escalating {
+    // Escalation raises the case to urgent and tells the supervisors, who decide every
+    // internal review, also one the complaint comes back to.
+    if escalating || step.to == InternalReview {
         conn.execute(
             q("UPDATE cases SET priority = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND priority <> $1")
                 .bind(Priority::Urgent.as_str())
@@ -1404,6 +1482,7 @@ async fn apply_step(
     }
     // A finished complaint solves its case.
     if resolved && case.status.is_open() {
+        crate::sla::stop_clocks(conn, case.key, "solved", now).await?;
         conn.execute(
             q("UPDATE cases SET status = 'solved', solved_at = $1, updated_at = $1, version = version + 1 WHERE id = $2")
                 .bind(now)
@@ -1615,4 +1694,97 @@ async fn complaint_detail(conn: &mut Conn, complaint: Complaint) -> Result<Compl
         appeals,
         needs_labels,
     })
+}
+
+/// An SLA breach on a complaint case that has not been reviewed yet escalates it to
+/// internal review, as kefu, with the breach as the reason.
+pub(crate) async fn escalate_for_breach(conn: &mut Conn, case_key: i64, now: i64) -> Result<()> {
+    let Some(complaint) = fetch_complaint(conn, case_key, true).await? else {
+        return Ok(());
+    };
+    if !complaint.stage.before_review() || complaint.escalation_level > 0 {
+        return Ok(());
+    }
+    let case = load_case_by_key(conn, case_key).await?;
+    let trigger = EscalationTrigger::SlaBreached;
+    let step = Step {
+        from: complaint.stage,
+        to: ComplaintStage::InternalReview,
+        note: format!(
+            "自动升级：{} / escalated automatically: {}",
+            trigger.label_zh(),
+            trigger.label_en()
+        ),
+        proposal: None,
+        decision: None,
+        compensation: None,
+        body: None,
+    };
+    let system = Actor::system();
+    apply_step(conn, &system, &case, &complaint, &step, Some(trigger), now).await?;
+    let after = fetch_complaint(conn, case_key, false)
+        .await?
+        .ok_or_else(|| no_complaint(&case))?;
+    audit::record(
+        conn,
+        &system,
+        now,
+        "escalate",
+        "complaint",
+        &case.id,
+        Some(&complaint_json(&complaint)),
+        Some(&complaint_json(&after)),
+    )
+    .await
+}
+
+/// The severity of a case's complaint, if it has one.
+pub(crate) async fn severity_of(conn: &mut Conn, case_key: i64) -> Result<Option<Severity>> {
+    match conn
+        .fetch_optional(q("SELECT severity FROM complaints WHERE case_id = $1").bind(case_key))
+        .await?
+    {
+        Some(row) => Ok(Some(parse_label(&row, "severity")?)),
+        None => Ok(None),
+    }
+}
+
+impl Store {
+    /// Re-applies the SLA policy now that the complaint's severity is known.
+    async fn sla_for_complaint(
+        &self,
+        conn: &mut Conn,
+        case: &Case,
+        severity: Severity,
+        now: i64,
+    ) -> Result<()> {
+        let team = match &case.team_id {
+            Some(id) => Some(key_of(conn, "teams", "team", "team_id", id).await?),
+            None => None,
+        };
+        self.apply_sla(
+            conn,
+            crate::sla::CaseFacts {
+                case: case.key,
+                kind: case.kind,
+                priority: case.priority,
+                severity: Some(severity),
+                team,
+            },
+            now,
+        )
+        .await
+    }
+}
+
+/// After a transfer: a complaint that now has passed through several teams may meet the
+/// rule set's escalation condition.
+pub(crate) async fn after_transfer(conn: &mut Conn, case_key: i64, now: i64) -> Result<()> {
+    let Some(complaint) = fetch_complaint(conn, case_key, true).await? else {
+        return Ok(());
+    };
+    let case = load_case_by_key(conn, case_key).await?;
+    let rules = rules_version(conn, complaint.rule_set_version).await?;
+    auto_escalate(conn, complaint, &case, &rules, now).await?;
+    Ok(())
 }

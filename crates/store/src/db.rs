@@ -393,12 +393,19 @@ impl Drop for SqliteHandle {
     }
 }
 
+/// Compiled calendars by id: (version, calendar).
+pub(crate) type CalendarCache =
+    std::collections::HashMap<i64, (i64, Arc<kefu_domain::calendar::Calendar>)>;
+
 /// The store: pools, the clock, and every repository operation (in the modules beside
 /// this one, as `impl Store` blocks).
 #[derive(Clone)]
 pub struct Store {
     pools: Pools,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Compiled business calendars by id, with the version they were compiled from. The
+    /// database stays the truth: a lookup reads the version and recompiles on change.
+    pub(crate) calendars: Arc<Mutex<CalendarCache>>,
 }
 
 impl Store {
@@ -434,6 +441,7 @@ impl Store {
         Ok(Store {
             pools,
             clock: Arc::new(SystemClock),
+            calendars: Arc::default(),
         })
     }
 

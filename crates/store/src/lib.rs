@@ -7,7 +7,7 @@
 //! It does not know about HTTP, the command line, or where configuration comes from.
 
 pub mod audit;
-mod bench;
+pub mod bench;
 pub mod cases;
 pub mod complaints;
 pub mod customers;
@@ -18,6 +18,7 @@ pub mod jobs;
 mod migrate;
 pub mod page;
 pub mod promises;
+pub mod sla;
 mod sql;
 pub mod timeline;
 pub mod tracking;
@@ -145,6 +146,10 @@ pub struct Actor {
     pub user_id: Option<i64>,
     /// What the audit log shows: the user's email, `cli` or `system`.
     pub label: String,
+    /// The role the actor decides with, when a request narrows it (an API token without
+    /// `complaints:review` decides as an agent at most). `None`: the user's own role, or
+    /// an admin's for kefu itself and the command line.
+    pub authority: Option<kefu_domain::access::Role>,
 }
 
 impl Actor {
@@ -152,6 +157,7 @@ impl Actor {
         Actor {
             user_id: None,
             label: "system".into(),
+            authority: None,
         }
     }
 
@@ -159,6 +165,7 @@ impl Actor {
         Actor {
             user_id: None,
             label: "cli".into(),
+            authority: None,
         }
     }
 }

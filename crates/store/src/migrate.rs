@@ -26,10 +26,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_complaints.sql"),
         postgres: include_str!("../migrations/postgres/0002_complaints.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sla",
+        sqlite: include_str!("../migrations/sqlite/0003_sla.sql"),
+        postgres: include_str!("../migrations/postgres/0003_sla.sql"),
+    },
 ];
 
 /// `NNNN_name` of every migration, in order; the test compares it with the folders.
-pub const MIGRATION_NAMES: &[&str] = &["0001_core", "0002_complaints"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_core", "0002_complaints", "0003_sla"];
 
 /// What `migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]

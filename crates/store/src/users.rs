@@ -138,6 +138,19 @@ impl Principal {
         Actor {
             user_id: Some(self.user.key),
             label: self.user.email.clone(),
+            authority: Some(self.authority()),
+        }
+    }
+
+    /// The role this caller decides with: a supervisor's or admin's token without
+    /// `complaints:review` decides reviews and offers as an agent at most.
+    pub fn authority(&self) -> Role {
+        let role = self.user.role;
+        if matches!(role, Role::Supervisor | Role::Admin) && !self.can(Permission::ComplaintsReview)
+        {
+            Role::Agent
+        } else {
+            role
         }
     }
 }
@@ -477,6 +490,7 @@ impl Store {
             &Actor {
                 user_id: Some(user.key),
                 label: user.email.clone(),
+                authority: None,
             },
             now,
             "login",
@@ -518,6 +532,7 @@ impl Store {
                 &Actor {
                     user_id: Some(user.get("id")?),
                     label: user.get("email")?,
+                    authority: None,
                 },
                 now,
                 "logout",

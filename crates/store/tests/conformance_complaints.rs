@@ -34,6 +34,7 @@ kefu_testkit::conformance!(
     tracking_links_show_the_public_story_only,
     notifications_belong_to_their_user,
     complaint_list_filters,
+    review_findings_hold,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -513,6 +514,11 @@ async fn the_escalation_ladder_ends_in_legal_advice(store: Store) {
     .await;
     assert_eq!(ended.complaint.stage, ComplaintStage::LegalAdvised);
     assert_eq!(ended.complaint.escalation_level, 3);
+    assert_eq!(
+        ended.complaint.escalation_trigger,
+        Some(EscalationTrigger::CustomerRejected),
+        "the reason the complaint climbed stays"
+    );
     assert_eq!(ended.reviews[1].accepted, Some(false));
     assert_eq!(ended.reviews[1].decision.as_deref(), Some("维持原结论"));
     assert!(ended.complaint.resolved_at.is_some());
@@ -1272,5 +1278,162 @@ async fn complaint_list_filters(store: Store) {
         })
         .await,
         0
+    );
+}
+
+async fn review_findings_hold(store: Store) {
+    let (store, _clock) = fixed(store);
+    let agent = user(&store, "agent@example.com", Role::Agent).await;
+    let named = user(&store, "named@example.com", Role::Agent).await;
+    let boss = user(&store, "boss@example.com", Role::Supervisor).await;
+    let me = actor_of(&agent);
+    // Two different steps from the same stage: with `from`, the second is refused.
+    let case = complaint_case(&store, &me).await;
+    store
+        .record_complaint(
+            &me,
+            &case.id,
+            NewComplaint {
+                subject_user_id: Some(named.id.clone()),
+                ..record(Severity::General)
+            },
+        )
+        .await
+        .expect("record");
+    let from_recorded = |stage: ComplaintStage| StepInput {
+        from: Some(ComplaintStage::Recorded),
+        note: Some("x".into()),
+        ..to(stage)
+    };
+    step(
+        &store,
+        &me,
+        &case,
+        from_recorded(ComplaintStage::AuthorityCheck),
+    )
+    .await;
+    match store
+        .complaint_step(
+            &me,
+            &case.id,
+            from_recorded(ComplaintStage::InternalReview),
+            None,
+        )
+        .await
+    {
+        Err(StoreError::Invalid(kefu_domain::DomainError::TransitionNotAllowed {
+            field: "from",
+            ..
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+    // The limit is on the total offered: two offers of 30,000 make 60,000 > 50,000.
+    step(&store, &me, &case, proposal(Some(30_000))).await;
+    expect_conflict(
+        store
+            .complaint_step(
+                &me,
+                &case.id,
+                StepInput {
+                    compensation: Some(CompensationOffer {
+                        amount_cents: 30_000,
+                        currency: None,
+                        description: None,
+                    }),
+                    ..to(ComplaintStage::InAction)
+                },
+                None,
+            )
+            .await,
+        "authority_exceeded",
+    );
+    // The named employee cannot clear their name nor judge the complaint; an agent
+    // cannot move it to someone else; a supervisor can.
+    for patch in [
+        ComplaintPatch {
+            subject_user_id: Some(None),
+            ..Default::default()
+        },
+        ComplaintPatch {
+            validity: Some(Validity::Invalid),
+            validity_reason: Some("不是我".into()),
+            ..Default::default()
+        },
+    ] {
+        expect_conflict(
+            store
+                .update_complaint(&actor_of(&named), &case.id, patch, None)
+                .await,
+            "role_required",
+        );
+    }
+    let reassign = ComplaintPatch {
+        subject_user_id: Some(Some(agent.id.clone())),
+        ..Default::default()
+    };
+    expect_conflict(
+        store
+            .update_complaint(&me, &case.id, reassign.clone(), None)
+            .await,
+        "role_required",
+    );
+    // A deactivated employee stays on the record, and the record stays editable.
+    store
+        .update_user(
+            &cli(),
+            &named.id,
+            kefu_store::users::UserPatch {
+                active: Some(false),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("deactivate");
+    store
+        .update_complaint(
+            &me,
+            &case.id,
+            ComplaintPatch {
+                product: Some("K-300".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("edit after deactivation");
+    store
+        .update_complaint(&actor_of(&boss), &case.id, reassign, None)
+        .await
+        .expect("supervisor reassigns");
+    // A transfer that brings a second team escalates a recorded complaint.
+    let (sales, _) = team_with(&store, "销售部", &[]).await;
+    let (repair, _) = team_with(&store, "维修部", &[]).await;
+    let customer = person(&store, "转接客户").await;
+    let mut new = new_case(&customer, CaseKind::Complaint, "转接后升级");
+    new.team_id = Some(sales);
+    let moved = store.create_case(&me, new).await.expect("case");
+    store
+        .record_complaint(&me, &moved.id, record(Severity::General))
+        .await
+        .expect("record");
+    store
+        .transfer_case(
+            &me,
+            &moved.id,
+            NewTransfer {
+                team_id: Some(repair),
+                assignee_id: None,
+                reason: "维修".into(),
+            },
+            None,
+        )
+        .await
+        .expect("transfer");
+    let after = store.complaint(&moved.id).await.expect("complaint");
+    assert_eq!(after.complaint.stage, ComplaintStage::InternalReview);
+    assert_eq!(
+        after.complaint.escalation_trigger,
+        Some(EscalationTrigger::SeveralTeams)
     );
 }

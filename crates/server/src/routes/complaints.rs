@@ -1,7 +1,7 @@
 //! Complaint handling: the complaint record on a case, its steps through the core flow
 //! and escalation, appeals, the rule set, promises, tracking links and notifications.
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, Params, idempotent, if_match, with_etag};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -141,6 +141,13 @@ pub async fn step(
     body: JsonBody<StepInput>,
 ) -> ApiResult<Response> {
     let expected = if_match(&headers)?;
+    if expected.is_none() && body.value.from.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::PreconditionRequired,
+            "say which stage you are moving from: send `from` in the body or If-Match with the complaint's version, so that a concurrent step is refused instead of stacked",
+        )
+        .field("from"));
+    }
     let detail = state
         .store
         .complaint_step(&principal.actor(), &id, body.value, expected)
@@ -346,6 +353,12 @@ fn no_store(response: &mut Response) {
         "no-referrer".parse().expect("static"),
     );
     headers.insert("x-robots-tag", "noindex".parse().expect("static"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+            .parse()
+            .expect("static"),
+    );
 }
 
 #[derive(Debug, Deserialize)]
@@ -428,4 +441,95 @@ pub async fn read_notification(
         .mark_notification_read(principal.user.key, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Business calendars (工作日历), by name.
+#[utoipa::path(get, path = "/api/v1/calendars", tag = "sla", responses((status = 200, body = Vec<kefu_store::sla::BusinessCalendar>)))]
+pub async fn calendars(
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<kefu_store::sla::BusinessCalendar>>> {
+    Ok(Json(state.store.calendars().await?))
+}
+
+/// Creates a calendar: a time zone, weekly hours, holidays (节假日) and make-up working
+/// days (调休). Overlapping or malformed hours are refused with the entry named.
+#[utoipa::path(post, path = "/api/v1/calendars", tag = "sla", request_body = kefu_store::sla::NewCalendar,
+    responses((status = 201, body = kefu_store::sla::BusinessCalendar), (status = 422, body = ErrorBody)))]
+pub async fn create_calendar(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: JsonBody<kefu_store::sla::NewCalendar>,
+) -> ApiResult<Response> {
+    let calendar = state
+        .store
+        .create_calendar(&principal.actor(), body.value)
+        .await?;
+    Ok(with_etag(StatusCode::CREATED, calendar.version, &calendar))
+}
+
+/// Replaces a calendar (`If-Match` for the version).
+#[utoipa::path(put, path = "/api/v1/calendars/{id}", tag = "sla", request_body = kefu_store::sla::NewCalendar, params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = kefu_store::sla::BusinessCalendar), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_calendar(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: JsonBody<kefu_store::sla::NewCalendar>,
+) -> ApiResult<Response> {
+    let expected = if_match(&headers)?;
+    let calendar = state
+        .store
+        .update_calendar(&principal.actor(), &id, body.value, expected)
+        .await?;
+    Ok(with_etag(StatusCode::OK, calendar.version, &calendar))
+}
+
+/// Sets the calendar a team's SLA clocks count in (`null`: 24×7).
+#[utoipa::path(put, path = "/api/v1/teams/{id}/calendar", tag = "sla", request_body = kefu_store::sla::TeamCalendar, params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_team_calendar(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: JsonBody<kefu_store::sla::TeamCalendar>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .set_team_calendar(&principal.actor(), &id, body.value)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// SLA policies, in the order they are tried.
+#[utoipa::path(get, path = "/api/v1/sla-policies", tag = "sla", responses((status = 200, body = Vec<kefu_store::sla::SlaPolicy>)))]
+pub async fn sla_policies(
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<kefu_store::sla::SlaPolicy>>> {
+    Ok(Json(state.store.sla_policies().await?))
+}
+
+/// Creates an SLA policy: conditions (case kind, priority, complaint severity) and
+/// targets in minutes of working time.
+#[utoipa::path(post, path = "/api/v1/sla-policies", tag = "sla", request_body = kefu_domain::sla::SlaPolicySpec,
+    responses((status = 201, body = kefu_store::sla::SlaPolicy), (status = 422, body = ErrorBody)))]
+pub async fn create_sla_policy(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: JsonBody<kefu_domain::sla::SlaPolicySpec>,
+) -> ApiResult<Response> {
+    let policy = state
+        .store
+        .create_sla_policy(&principal.actor(), body.value)
+        .await?;
+    Ok(with_etag(StatusCode::CREATED, policy.version, &policy))
+}
+
+/// The SLA clocks of a case: state, due time, working time used.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/sla", tag = "sla", params(("id" = String, Path)), responses((status = 200, body = Vec<kefu_store::sla::SlaClock>), (status = 404, body = ErrorBody)))]
+pub async fn case_sla(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<kefu_store::sla::SlaClock>>> {
+    Ok(Json(state.store.case_sla(&id).await?))
 }
