@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// `create-cases`, `customer-timeline`, `all` (the two HTTP scenarios), or
-    /// `sla-sweep` (the SLA and promise sweep over many open cases, in-process).
+    /// `sla-sweep` (the SLA and promise sweep over many open cases, in-process), or
+    /// `reports` (the same cases given a history, then every report timed, in-process).
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// Concurrent clients, one keep-alive connection each.
@@ -73,7 +74,7 @@ struct Report {
 }
 
 pub async fn run(config: &Config, args: BenchArgs) -> CliResult<()> {
-    if args.scenario == "sla-sweep" {
+    if args.scenario == "sla-sweep" || args.scenario == "reports" {
         return sla_sweep(config, &args).await;
     }
     let scenarios: Vec<&str> = match args.scenario.as_str() {
@@ -483,12 +484,61 @@ struct SweepRun {
 }
 
 #[derive(Debug, Serialize)]
+struct ReportTiming {
+    report: &'static str,
+    runs: usize,
+    median_ms: f64,
+    max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
 struct SweepReport {
     machine: String,
     backend: String,
     seed: kefu_store::bench::SlaSeed,
     seed_seconds: f64,
     runs: Vec<SweepRun>,
+    reports: Vec<ReportTiming>,
+}
+
+/// Times each report five times over the last 90 days.
+async fn time_reports(store: &Store) -> CliResult<Vec<ReportTiming>> {
+    use kefu_store::reports::Period;
+    let until = store.now_ms() + 1;
+    let period = Period {
+        since: until - 90 * 86_400_000,
+        until,
+    };
+    let mut timings = Vec::new();
+    for report in [
+        "complaints",
+        "response-times",
+        "complaint-pyramid",
+        "first-contact-resolution",
+        "service-matrix",
+    ] {
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let bytes = match report {
+                "complaints" => serde_json::to_vec(&store.complaint_report(period).await?),
+                "response-times" => serde_json::to_vec(&store.response_report(period).await?),
+                "complaint-pyramid" => serde_json::to_vec(&store.pyramid_report(period).await?),
+                "first-contact-resolution" => serde_json::to_vec(&store.fcr_report(period).await?),
+                _ => serde_json::to_vec(&store.service_matrix(period).await?),
+            };
+            let _ = bytes.map(|b| b.len());
+            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        samples.sort_by(f64::total_cmp);
+        timings.push(ReportTiming {
+            report,
+            runs: samples.len(),
+            median_ms: samples[samples.len() / 2],
+            max_ms: samples[samples.len() - 1],
+        });
+    }
+    Ok(timings)
 }
 
 /// Seeds open cases with clocks in three calendars and times the sweep: once with the
@@ -531,7 +581,20 @@ async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
     let seed_seconds = started.elapsed().as_secs_f64();
     eprintln!("seeded {seed:?} in {seed_seconds:.1} s");
     let mut runs = Vec::new();
+    let mut reports = Vec::new();
+    if args.scenario == "reports" {
+        let started = Instant::now();
+        store.seed_reports_for_bench().await?;
+        eprintln!(
+            "gave the cases a history in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        reports = time_reports(&store).await?;
+    }
     for sweep in ["with due items", "nothing due"] {
+        if args.scenario == "reports" {
+            break;
+        }
         let started = Instant::now();
         let sla = store.sweep_sla().await?;
         let promises = store.sweep_promises().await?;
@@ -553,6 +616,7 @@ async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
         seed,
         seed_seconds,
         runs,
+        reports,
     };
     if args.json {
         println!(
@@ -572,6 +636,12 @@ async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
             report.seed.calendars,
             report.seed_seconds
         );
+        for timing in &report.reports {
+            println!(
+                "report {:<26} median {:>8.1} ms   max {:>8.1} ms   ({} runs)",
+                timing.report, timing.median_ms, timing.max_ms, timing.runs
+            );
+        }
         for run in &report.runs {
             println!(
                 "sweep {:<15} {:>8.3} s   warned {:>7}  breached {:>7}  promises alerted {:>6}",

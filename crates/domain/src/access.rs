@@ -33,6 +33,7 @@ labelled_enum! {
         TokensManage = "tokens:manage", "Manage one's own API tokens", "管理 API 令牌";
         ComplaintsReview = "complaints:review", "Decide appeals on complaints", "审核投诉申诉";
         NotificationsOwn = "notifications:own", "Read and dismiss one's own notifications", "查看本人通知";
+        ReportsRead = "reports:read", "Read reports", "查看报表";
     }
 }
 

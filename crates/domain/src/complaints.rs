@@ -129,6 +129,7 @@ labelled_enum! {
         ReputationRisk = "reputation_risk", "Reputation at risk", "声誉风险";
         AuthorityExceeded = "authority_exceeded", "Beyond the handler's authority", "超出处理权限";
         SlaBreached = "sla_breached", "Deadline breached", "超时未处理";
+        Automation = "automation", "An automation rule", "自动化规则";
     }
 }
 

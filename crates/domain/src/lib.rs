@@ -8,11 +8,13 @@
 #[macro_use]
 mod labels;
 pub mod access;
+pub mod automation;
 pub mod calendar;
 pub mod cases;
 pub mod complaints;
 pub mod contacts;
 pub mod customers;
+pub mod routing;
 pub mod sla;
 pub mod text;
 pub mod time;

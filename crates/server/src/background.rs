@@ -38,6 +38,13 @@ pub async fn run_sweeps(store: Store, interval: Duration) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "SLA sweep failed"),
         }
+        match store.sweep_stress().await {
+            Ok(report) if report.raised > 0 => {
+                tracing::info!(raised = report.raised, "agent stress flags raised");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "stress sweep failed"),
+        }
         match store.sweep_promises().await {
             Ok(report) if report.alerted > 0 => {
                 tracing::info!(alerted = report.alerted, "overdue promises alerted");

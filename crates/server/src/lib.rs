@@ -22,7 +22,8 @@ use axum::middleware::Next;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use error::{ApiError, ErrorCode};
 use kefu_domain::access::Permission::*;
-use routes::{admin, cases, complaints, customers, system, timeline};
+use routes::routing;
+use routes::{admin, cases, complaints, customers, reports, satisfaction, system, timeline};
 use std::future::Future;
 use utoipa::OpenApi;
 
@@ -396,6 +397,108 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::GET,
+            "/api/v1/cases/{id}/satisfaction",
+            P(CasesRead),
+            get(satisfaction::case_satisfaction),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/cases/{id}/satisfaction",
+            P(CasesWrite),
+            post(satisfaction::record_satisfaction),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/follow-ups",
+            P(CasesRead),
+            get(satisfaction::follow_ups),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/follow-ups/{id}/done",
+            P(CasesWrite),
+            post(satisfaction::complete_follow_up),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/survey/{token}",
+            Public,
+            get(satisfaction::survey),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/survey/{token}",
+            Public,
+            post(satisfaction::answer_survey),
+        ),
+        r(
+            Method::GET,
+            "/survey/{token}",
+            Public,
+            get(satisfaction::survey_page),
+        ),
+        r(
+            Method::POST,
+            "/survey/{token}",
+            Public,
+            post(satisfaction::survey_submit),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/automations",
+            P(CasesRead),
+            get(reports::automations),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/automations",
+            P(SettingsManage),
+            post(reports::create_automation),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/automations/{id}",
+            P(SettingsManage),
+            put(reports::update_automation),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/automations",
+            P(CasesRead),
+            get(reports::case_firings),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/reports/complaints",
+            P(ReportsRead),
+            get(reports::complaints),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/reports/response-times",
+            P(ReportsRead),
+            get(reports::response_times),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/reports/complaint-pyramid",
+            P(ReportsRead),
+            get(reports::pyramid),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/reports/first-contact-resolution",
+            P(ReportsRead),
+            get(reports::first_contact_resolution),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/reports/service-matrix",
+            P(ReportsRead),
+            get(reports::service_matrix),
+        ),
+        r(
+            Method::GET,
             "/api/v1/notifications",
             P(NotificationsOwn),
             get(complaints::notifications),
@@ -405,6 +508,96 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/notifications/{id}/read",
             P(NotificationsOwn),
             post(complaints::read_notification),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/teams/{id}/routing",
+            P(TeamsRead),
+            get(routing::team_settings),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/teams/{id}/routing",
+            P(TeamsManage),
+            put(routing::set_team_settings),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/teams/{id}/queue",
+            P(TeamsRead),
+            get(routing::queue),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/teams/{id}/queue/assign-next",
+            P(TeamsManage),
+            post(routing::assign_next),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/teams/{id}/agents",
+            P(TeamsRead),
+            get(routing::team_agents),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users/{id}/routing",
+            P(TeamsRead),
+            get(routing::agent_profile),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/users/{id}/routing",
+            P(TeamsManage),
+            put(routing::set_agent_profile),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/routing/pause",
+            P(TeamsManage),
+            post(routing::pause),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/routing/resume",
+            P(TeamsManage),
+            post(routing::resume),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users/{id}/stress",
+            P(TeamsManage),
+            get(routing::stress),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/me/availability",
+            P(CasesWrite),
+            put(routing::set_my_availability),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/stress-flags",
+            P(TeamsManage),
+            get(routing::stress_flags),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/stress-flags/{id}/acknowledge",
+            P(TeamsManage),
+            post(routing::acknowledge_stress_flag),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/routing",
+            P(CasesRead),
+            get(routing::case_routing),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/cases/{id}/skills",
+            P(CasesWrite),
+            put(routing::set_case_skills),
         ),
         r(
             Method::GET,
@@ -562,6 +755,18 @@ pub async fn serve(
         complaints::calendars, complaints::create_calendar, complaints::update_calendar,
         complaints::set_team_calendar, complaints::sla_policies, complaints::create_sla_policy,
         complaints::case_sla,
+        satisfaction::case_satisfaction, satisfaction::record_satisfaction,
+        satisfaction::follow_ups, satisfaction::complete_follow_up,
+        satisfaction::survey, satisfaction::answer_survey,
+        reports::complaints, reports::response_times, reports::pyramid,
+        reports::first_contact_resolution, reports::service_matrix,
+        reports::automations, reports::create_automation, reports::update_automation,
+        reports::case_firings,
+        routing::team_settings, routing::set_team_settings, routing::queue, routing::assign_next,
+        routing::team_agents, routing::agent_profile, routing::set_agent_profile,
+        routing::pause, routing::resume, routing::stress, routing::set_my_availability,
+        routing::stress_flags, routing::acknowledge_stress_flag,
+        routing::case_routing, routing::set_case_skills,
     ),
     components(schemas(error::ErrorBody, error::ErrorCode)),
     modifiers(&BearerAuth),
@@ -570,6 +775,10 @@ pub async fn serve(
         (name = "cases", description = "Cases (工单)"),
         (name = "timeline", description = "Touchpoints (接触点)"),
         (name = "audit", description = "The audit log"),
+        (name = "automations", description = "Automation rules (自动化规则): when an event and conditions, then actions"),
+        (name = "reports", description = "Reports (报表) as JSON for charts"),
+        (name = "satisfaction", description = "Follow-ups (回访) and satisfaction (满意度): CSAT requests and answers"),
+        (name = "routing", description = "Routing (工单分配) and agent stress (压力管理): team queues, strategies, capacity, skills, availability, pauses, stress flags"),
         (name = "sla", description = "Service levels (服务时限): business calendars, SLA policies, clocks"),
         (name = "complaints", description = "Complaint handling (投诉处理): the record, the flow and its escalation, appeals, rules, promises, tracking links, notifications"),
     )

@@ -142,3 +142,80 @@ pub fn not_found(english: bool) -> String {
         )
     }
 }
+
+/// The CSAT survey page: the question, five choices and a reason; or the thanks.
+pub fn survey(
+    view: &kefu_store::satisfaction::SurveyView,
+    english: bool,
+    error: Option<&str>,
+) -> String {
+    let t = |en: &str, zh: &str| {
+        if english {
+            en.to_string()
+        } else {
+            zh.to_string()
+        }
+    };
+    let mut body = String::new();
+    body.push_str(&format!(
+        "<a class=\"lang\" href=\"?lang={}\">{}</a>",
+        if english { "zh-CN" } else { "en" },
+        if english { "中文" } else { "English" }
+    ));
+    body.push_str(&format!(
+        "<h1>{} #{}: {}</h1>",
+        t("Case", "工单"),
+        view.case_number,
+        escape(&view.subject)
+    ));
+    if view.answered {
+        body.push_str(&format!(
+            "<p>{} ({}/5)</p>",
+            t("Thank you for your feedback.", "感谢您的评价。"),
+            view.score.unwrap_or_default()
+        ));
+    } else if view.expired {
+        body.push_str(&format!(
+            "<p>{}</p>",
+            t("This survey has closed.", "本次调查已结束。")
+        ));
+    } else {
+        if let Some(error) = error {
+            body.push_str(&format!(
+                "<p role=\"alert\"><strong>{}</strong></p>",
+                escape(error)
+            ));
+        }
+        body.push_str(&format!(
+            "<form method=\"post\"><p>{}</p>",
+            t(
+                "How satisfied are you with how we handled this?",
+                "您对本次服务满意吗？"
+            )
+        ));
+        let labels = if english {
+            [
+                "Very dissatisfied",
+                "Dissatisfied",
+                "Neutral",
+                "Satisfied",
+                "Very satisfied",
+            ]
+        } else {
+            ["非常不满意", "不满意", "一般", "满意", "非常满意"]
+        };
+        for (i, label) in labels.iter().enumerate() {
+            body.push_str(&format!(
+                "<label style=\"display:block\"><input type=\"radio\" name=\"score\" value=\"{}\" required> {} {label}</label>",
+                i + 1,
+                i + 1
+            ));
+        }
+        body.push_str(&format!(
+            "<p><label>{}<br><textarea name=\"reason\" rows=\"4\" cols=\"40\" maxlength=\"2000\"></textarea></label></p><button type=\"submit\">{}</button></form>",
+            t("Why? (optional)", "原因（选填）"),
+            t("Send", "提交")
+        ));
+    }
+    page(&t("Satisfaction survey", "满意度调查"), &body, english)
+}

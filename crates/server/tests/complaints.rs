@@ -15,6 +15,7 @@ kefu_testkit::conformance!(
     bad_steps_are_refused_with_reasons,
     tracking_page,
     sla_over_http,
+    survey_page,
 );
 
 async fn complaint_case(app: &TestApp, token: &str) -> Value {
@@ -507,4 +508,61 @@ async fn sla_over_http(store: Store) {
     assert_eq!(clocks[0]["metric"], "first_response");
     assert_eq!(clocks[0]["state"], "running");
     assert_eq!(clocks[0]["target_ms"], 30 * 60_000);
+}
+
+async fn survey_page(store: Store) {
+    let app = TestApp::new(store);
+    let (_, token) = app.user(Role::Agent).await;
+    let customer = app.customer(&token, json!({"name": "问卷客户"})).await;
+    let case = app.case(&token, &customer, "退款 <进度>").await;
+    let id = case["id"].as_str().expect("id");
+    app.post(
+        &format!("/api/v1/cases/{id}/transitions"),
+        &token,
+        json!({"status": "solved"}),
+    )
+    .await
+    .ok(200);
+    let requests = app
+        .get(&format!("/api/v1/cases/{id}/satisfaction"), &token)
+        .await;
+    let path = requests.ok(200)[0]["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    let page = app.send(Req::new(Method::GET, &path)).await;
+    assert_eq!(page.status.as_u16(), 200);
+    let html = String::from_utf8_lossy(&page.bytes).to_string();
+    assert!(html.contains("您对本次服务满意吗"), "{html}");
+    assert!(html.contains("退款 &lt;进度&gt;"));
+    assert_eq!(page.header("cache-control"), "no-store");
+    // A form post without a score is asked again; with one it is thanked.
+    let missing = app
+        .send(
+            Req::new(Method::POST, &path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("reason=x"),
+        )
+        .await;
+    assert_eq!(missing.status.as_u16(), 422);
+    assert!(String::from_utf8_lossy(&missing.bytes).contains("请选择 1 到 5 分"));
+    let sent = app
+        .send(
+            Req::new(Method::POST, &format!("{path}?lang=en"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("score=4&reason=%E5%BE%88%E5%A5%BD"),
+        )
+        .await;
+    assert_eq!(sent.status.as_u16(), 200);
+    assert!(String::from_utf8_lossy(&sent.bytes).contains("Thank you for your feedback. (4/5)"));
+    let case_now = app.get(&format!("/api/v1/cases/{id}"), &token).await;
+    assert_eq!(case_now.ok(200)["csat_score"], 4);
+    assert_eq!(case_now.json["csat_reason"], "很好");
+    // The JSON form of the same link refuses a second answer.
+    let token_text = path.strip_prefix("/survey/").expect("token");
+    app.send(
+        Req::new(Method::POST, &format!("/api/v1/survey/{token_text}")).json(&json!({"score": 1})),
+    )
+    .await
+    .assert_error(409, "duplicate");
 }

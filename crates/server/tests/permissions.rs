@@ -42,7 +42,9 @@ fn the_route_table_is_sane() {
             describe(route)
         );
         assert!(
-            route.path.starts_with("/api/") || route.path == "/track/{token}",
+            route.path.starts_with("/api/")
+                || route.path == "/track/{token}"
+                || route.path == "/survey/{token}",
             "{}",
             describe(route)
         );
@@ -61,6 +63,10 @@ fn the_route_table_is_sane() {
         "POST /api/v1/auth/login",
         "GET /api/v1/track/{token}",
         "GET /track/{token}",
+        "GET /api/v1/survey/{token}",
+        "POST /api/v1/survey/{token}",
+        "GET /survey/{token}",
+        "POST /survey/{token}",
     ]
     .into_iter()
     .map(str::to_string)

@@ -420,3 +420,37 @@ impl Store {
         Ok(seed)
     }
 }
+
+impl Store {
+    /// Turns the cases seeded by [`Store::seed_sla_for_bench`] into a realistic history
+    /// for the reports: three in four answered, one in three solved (with CSAT on half of
+    /// those), one in six a complaint with varied classifications, one in ten
+    /// transferred, and the first-response clocks of answered cases met or breached.
+    pub async fn seed_reports_for_bench(&self) -> Result<()> {
+        let now = self.now_ms();
+        let mut conn = self.write().await?;
+        crate::complaints::current_rules(&mut conn, now).await?;
+        for sql in [
+            "UPDATE cases SET first_response_at = created_at + (id % 240) * 60000 WHERE id % 4 <> 0",
+            "UPDATE cases SET status = 'solved', solved_at = created_at + (id % 4000) * 60000 WHERE id % 3 = 0",
+            "UPDATE cases SET csat_score = 1 + (id % 5) WHERE id % 6 = 0 OR id % 6 = 3",
+            "UPDATE cases SET kind = 'complaint' WHERE id % 6 = 0",
+            "INSERT INTO complaints (case_id, stage, severity, behaviour, purpose, cause, fault_side, fault_detail, dissatisfaction, needs, key_points, validity, validity_reason, product, reputation_risk, escalation_level, rule_set_version, stage_changed_at, resolved_at, created_at, updated_at) \
+             SELECT id, CASE WHEN solved_at IS NULL THEN 'authority_check' ELSE 'closed' END, CASE WHEN id % 12 = 0 THEN 'serious' ELSE 'general' END, \
+             CASE id % 4 WHEN 0 THEN 'passive_grumbling' WHEN 1 THEN 'negative_publicity' WHEN 2 THEN 'angry_venting' ELSE 'aggressive' END, \
+             CASE id % 3 WHEN 0 THEN 'suggestion' WHEN 1 THEN 'criticism' ELSE 'accusation' END, \
+             CASE id % 5 WHEN 0 THEN 'product_quality' WHEN 1 THEN 'service' WHEN 2 THEN 'price' ELSE 'integrity' END, \
+             CASE id % 3 WHEN 0 THEN 'company' WHEN 1 THEN 'customer' ELSE 'undetermined' END, NULL, \
+             CASE id % 2 WHEN 0 THEN 'outcome' ELSE 'process' END, '[\"resolution\"]', '基准数据', 'pending', '', \
+             CASE id % 7 WHEN 0 THEN 'K-100' WHEN 1 THEN 'K-200' WHEN 2 THEN 'K-300' ELSE 'X-1' END, FALSE, \
+             CASE WHEN id % 12 = 0 THEN 1 WHEN id % 60 = 0 THEN 2 ELSE 0 END, 1, created_at, solved_at, created_at, created_at \
+             FROM cases WHERE id % 6 = 0",
+            "INSERT INTO case_transfers (case_id, from_team_id, to_team_id, reason, actor_label, at) SELECT id, team_id, team_id, 'bench', 'bench', created_at FROM cases WHERE id % 10 = 0",
+            "UPDATE sla_clocks SET state = CASE WHEN id % 5 = 0 THEN 'breached' ELSE 'met' END, breached_at = CASE WHEN id % 5 = 0 THEN due_at ELSE NULL END, stopped_at = started_at, due_at = NULL, warn_at = NULL, next_check_at = NULL WHERE metric = 'first_response' AND case_id % 4 <> 0",
+        ] {
+            conn.execute(q(sql)).await?;
+        }
+        conn.commit().await?;
+        self.analyze().await
+    }
+}

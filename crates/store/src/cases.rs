@@ -47,6 +47,9 @@ pub struct Case {
     pub first_response_at: Option<Timestamp>,
     pub solved_at: Option<Timestamp>,
     pub closed_at: Option<Timestamp>,
+    /// The customer's satisfaction (CSAT 1–5) with this case, once they answered.
+    pub csat_score: Option<i64>,
+    pub csat_reason: Option<String>,
     pub version: i64,
 }
 
@@ -189,7 +192,7 @@ pub const CASE_SORTS: &[(&str, &str, bool)] = &[
 
 macro_rules! case_select {
     () => {
-        "SELECT k.id, k.public_id, k.number, cu.public_id AS customer_public_id, cu.name AS customer_name, k.kind, k.subject, k.status, k.priority, k.channel, k.service_stage, k.technical, k.charging, k.service_mode, k.recurrence, t.public_id AS team_public_id, a.public_id AS assignee_public_id, f.public_id AS first_owner_public_id, m.public_id AS merged_into_public_id, k.created_at, k.updated_at, k.first_response_at, k.solved_at, k.closed_at, k.version FROM cases k JOIN customers cu ON cu.id = k.customer_id LEFT JOIN teams t ON t.id = k.team_id LEFT JOIN users a ON a.id = k.assignee_id LEFT JOIN users f ON f.id = k.first_owner_id LEFT JOIN cases m ON m.id = k.merged_into_id"
+        "SELECT k.id, k.public_id, k.number, cu.public_id AS customer_public_id, cu.name AS customer_name, k.kind, k.subject, k.status, k.priority, k.channel, k.service_stage, k.technical, k.charging, k.service_mode, k.recurrence, t.public_id AS team_public_id, a.public_id AS assignee_public_id, f.public_id AS first_owner_public_id, m.public_id AS merged_into_public_id, k.created_at, k.updated_at, k.first_response_at, k.solved_at, k.closed_at, k.csat_score, k.csat_reason, k.version FROM cases k JOIN customers cu ON cu.id = k.customer_id LEFT JOIN teams t ON t.id = k.team_id LEFT JOIN users a ON a.id = k.assignee_id LEFT JOIN users f ON f.id = k.first_owner_id LEFT JOIN cases m ON m.id = k.merged_into_id"
     };
 }
 
@@ -222,6 +225,8 @@ fn case_from_row(row: &Row) -> Result<Case> {
         first_response_at: at("first_response_at")?,
         solved_at: at("solved_at")?,
         closed_at: at("closed_at")?,
+        csat_score: row.get("csat_score")?,
+        csat_reason: row.get("csat_reason")?,
         version: row.get("version")?,
     })
 }
@@ -477,6 +482,16 @@ impl Store {
             now,
         )
         .await?;
+        crate::automations::run(
+            conn,
+            kefu_domain::automation::Trigger::CaseCreated,
+            key,
+            Some(&body),
+            now,
+        )
+        .await?;
+        // Automations first (they may move the case to another team), then routing.
+        self.route_case(conn, key, now).await?;
         let case = load_case_by_key(conn, key).await?;
         audit::record(
             conn,
@@ -716,7 +731,15 @@ impl Store {
             MessageKind::Outbound => self.sla_on_reply(&mut conn, case.key, now).await?,
             MessageKind::Inbound => {
                 self.sla_on_customer_message(&mut conn, case.key, now)
-                    .await?
+                    .await?;
+                crate::automations::run(
+                    &mut conn,
+                    kefu_domain::automation::Trigger::CustomerMessage,
+                    case.key,
+                    Some(&body),
+                    now,
+                )
+                .await?;
             }
             MessageKind::InternalNote => {}
         }
@@ -1010,6 +1033,16 @@ impl Store {
         .await?;
         self.sla_on_status(&mut conn, before.key, to.as_str(), now)
             .await?;
+        if to == CaseStatus::Solved {
+            let (_, rules) = crate::complaints::current_rules(&mut conn, now).await?;
+            crate::satisfaction::on_solved(
+                &mut conn,
+                before.key,
+                i64::from(rules.follow_up_after_days),
+                now,
+            )
+            .await?;
+        }
         conn.execute(
             q("INSERT INTO case_status_changes (case_id, from_status, to_status, reason, actor_id, actor_label, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(before.key)
@@ -1145,6 +1178,7 @@ impl Store {
         )
         .await?;
         crate::complaints::after_transfer(&mut conn, before.key, now).await?;
+        self.route_case(&mut conn, before.key, now).await?;
         let after = load_case_by_key(&mut conn, before.key).await?;
         let customer = customer_key(&mut conn, &before.customer_id, "customer_id").await?;
         timeline::insert(

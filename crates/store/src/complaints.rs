@@ -652,7 +652,18 @@ impl Store {
         .await?;
         self.sla_for_complaint(&mut conn, &case, input.severity, now)
             .await?;
-        let complaint = auto_escalate(&mut conn, complaint, &case, &rules, now).await?;
+        auto_escalate(&mut conn, complaint, &case, &rules, now).await?;
+        crate::automations::run(
+            &mut conn,
+            kefu_domain::automation::Trigger::ComplaintRecorded,
+            case.key,
+            None,
+            now,
+        )
+        .await?;
+        let complaint = fetch_complaint(&mut conn, case.key, false)
+            .await?
+            .ok_or_else(|| no_complaint(&case))?;
         let detail = complaint_detail(&mut conn, complaint).await?;
         conn.commit().await?;
         Ok(detail)
@@ -1483,6 +1494,9 @@ async fn apply_step(
     // A finished complaint solves its case.
     if resolved && case.status.is_open() {
         crate::sla::stop_clocks(conn, case.key, "solved", now).await?;
+        let rules = rules_version(conn, before.rule_set_version).await?;
+        crate::satisfaction::on_solved(conn, case.key, i64::from(rules.follow_up_after_days), now)
+            .await?;
         conn.execute(
             q("UPDATE cases SET status = 'solved', solved_at = $1, updated_at = $1, version = version + 1 WHERE id = $2")
                 .bind(now)
@@ -1699,6 +1713,20 @@ async fn complaint_detail(conn: &mut Conn, complaint: Complaint) -> Result<Compl
 /// An SLA breach on a complaint case that has not been reviewed yet escalates it to
 /// internal review, as kefu, with the breach as the reason.
 pub(crate) async fn escalate_for_breach(conn: &mut Conn, case_key: i64, now: i64) -> Result<()> {
+    escalate_by(conn, case_key, EscalationTrigger::SlaBreached, now).await
+}
+
+/// An automation rule's `escalate_complaint` action.
+pub(crate) async fn escalate_for_rule(conn: &mut Conn, case_key: i64, now: i64) -> Result<()> {
+    escalate_by(conn, case_key, EscalationTrigger::Automation, now).await
+}
+
+async fn escalate_by(
+    conn: &mut Conn,
+    case_key: i64,
+    trigger: EscalationTrigger,
+    now: i64,
+) -> Result<()> {
     let Some(complaint) = fetch_complaint(conn, case_key, true).await? else {
         return Ok(());
     };
@@ -1706,7 +1734,6 @@ pub(crate) async fn escalate_for_breach(conn: &mut Conn, case_key: i64, now: i64
         return Ok(());
     }
     let case = load_case_by_key(conn, case_key).await?;
-    let trigger = EscalationTrigger::SlaBreached;
     let step = Step {
         from: complaint.stage,
         to: ComplaintStage::InternalReview,

@@ -7,6 +7,7 @@
 //! It does not know about HTTP, the command line, or where configuration comes from.
 
 pub mod audit;
+pub mod automations;
 pub mod bench;
 pub mod cases;
 pub mod complaints;
@@ -18,6 +19,9 @@ pub mod jobs;
 mod migrate;
 pub mod page;
 pub mod promises;
+pub mod reports;
+pub mod routing;
+pub mod satisfaction;
 pub mod sla;
 mod sql;
 pub mod timeline;

@@ -32,10 +32,35 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_sla.sql"),
         postgres: include_str!("../migrations/postgres/0003_sla.sql"),
     },
+    Migration {
+        version: 4,
+        name: "satisfaction",
+        sqlite: include_str!("../migrations/sqlite/0004_satisfaction.sql"),
+        postgres: include_str!("../migrations/postgres/0004_satisfaction.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "routing",
+        sqlite: include_str!("../migrations/sqlite/0005_routing.sql"),
+        postgres: include_str!("../migrations/postgres/0005_routing.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "automations",
+        sqlite: include_str!("../migrations/sqlite/0006_automations.sql"),
+        postgres: include_str!("../migrations/postgres/0006_automations.sql"),
+    },
 ];
 
 /// `NNNN_name` of every migration, in order; the test compares it with the folders.
-pub const MIGRATION_NAMES: &[&str] = &["0001_core", "0002_complaints", "0003_sla"];
+pub const MIGRATION_NAMES: &[&str] = &[
+    "0001_core",
+    "0002_complaints",
+    "0003_sla",
+    "0004_satisfaction",
+    "0005_routing",
+    "0006_automations",
+];
 
 /// What `migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -276,7 +276,7 @@ impl Store {
     /// A reply to the customer meets the response clocks.
     pub(crate) async fn sla_on_reply(&self, conn: &mut Conn, case: i64, now: i64) -> Result<()> {
         conn.execute(
-            q("UPDATE sla_clocks SET state = 'met', stopped_at = $1, due_at = NULL, warn_at = NULL, next_check_at = NULL WHERE case_id = $2 AND metric IN ('first_response', 'next_response') AND state IN ('running', 'paused')")
+            q("UPDATE sla_clocks SET state = CASE WHEN state = 'running' AND due_at < $1 THEN 'breached' ELSE 'met' END, breached_at = CASE WHEN state = 'running' AND due_at < $1 THEN due_at ELSE breached_at END, stopped_at = $1, due_at = NULL, warn_at = NULL, next_check_at = NULL WHERE case_id = $2 AND metric IN ('first_response', 'next_response') AND state IN ('running', 'paused')")
                 .bind(now)
                 .bind(case),
         )
@@ -920,7 +920,7 @@ impl Store {
 /// clock; everything else that still runs is stopped unmet.
 pub(crate) async fn stop_clocks(conn: &mut Conn, case: i64, to: &str, now: i64) -> Result<()> {
     conn.execute(
-        q("UPDATE sla_clocks SET state = CASE WHEN metric = 'resolution' AND $3 <> 'merged' THEN 'met' ELSE 'stopped' END, stopped_at = $1, due_at = NULL, warn_at = NULL, next_check_at = NULL WHERE case_id = $2 AND state IN ('running', 'paused')")
+        q("UPDATE sla_clocks SET state = CASE WHEN metric = 'resolution' AND $3 <> 'merged' THEN (CASE WHEN state = 'running' AND due_at < $1 THEN 'breached' ELSE 'met' END) ELSE 'stopped' END, breached_at = CASE WHEN metric = 'resolution' AND $3 <> 'merged' AND state = 'running' AND due_at < $1 THEN due_at ELSE breached_at END, stopped_at = $1, due_at = NULL, warn_at = NULL, next_check_at = NULL WHERE case_id = $2 AND state IN ('running', 'paused')")
             .bind(now)
             .bind(case)
             .bind(to),

@@ -345,7 +345,7 @@ pub async fn track(
     Ok(response)
 }
 
-fn no_store(response: &mut Response) {
+pub(crate) fn no_store(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
     headers.insert(

@@ -4,5 +4,8 @@ pub mod admin;
 pub mod cases;
 pub mod complaints;
 pub mod customers;
+pub mod reports;
+pub mod routing;
+pub mod satisfaction;
 pub mod system;
 pub mod timeline;
