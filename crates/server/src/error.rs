@@ -52,6 +52,9 @@ catalogue! {
     RoleRequired = "role_required", FORBIDDEN, "The step needs a higher role (a supervisor decides reviews and appeals).";
     AuthorityExceeded = "authority_exceeded", FORBIDDEN, "The compensation is above the caller's limit in the complaint rule set; escalate instead.";
     NotTheSubject = "not_the_subject", FORBIDDEN, "Only the employee a complaint names may appeal it.";
+    AlreadyPaused = "already_paused", CONFLICT, "The agent is already paused from routing.";
+    NotPaused = "not_paused", CONFLICT, "The agent is not paused from routing.";
+    AlreadyAcknowledged = "already_acknowledged", CONFLICT, "The stress flag was already acknowledged.";
     Conflict = "conflict", CONFLICT, "The change contradicts what is stored.";
     VersionMismatch = "version_mismatch", PRECONDITION_FAILED, "If-Match names an older version: reload and apply the change again.";
     PreconditionRequired = "precondition_required", PRECONDITION_REQUIRED, "The change needs If-Match or the expected current state (`from`), so concurrent changes cannot stack.";
@@ -160,6 +163,9 @@ impl From<StoreError> for ApiError {
                     "role_required" => ErrorCode::RoleRequired,
                     "authority_exceeded" => ErrorCode::AuthorityExceeded,
                     "not_the_subject" => ErrorCode::NotTheSubject,
+                    "already_paused" => ErrorCode::AlreadyPaused,
+                    "not_paused" => ErrorCode::NotPaused,
+                    "already_acknowledged" => ErrorCode::AlreadyAcknowledged,
                     _ => ErrorCode::Conflict,
                 };
                 ApiError {

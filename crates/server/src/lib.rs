@@ -839,4 +839,35 @@ mod tests {
                 .is_some_and(|codes| codes.len() == super::error::ErrorCode::ALL.len())
         );
     }
+
+    /// The document lists the names the API sends (`technical_support`), not the Rust
+    /// variant names (`TechnicalSupport`).
+    #[test]
+    fn vocabularies_are_documented_by_their_wire_names() {
+        use kefu_domain::Labelled;
+        fn names<T: Labelled>() -> serde_json::Value {
+            T::ALL.iter().map(|v| v.as_str()).collect()
+        }
+        let document: serde_json::Value =
+            serde_json::from_str(&super::openapi_json()).expect("valid JSON");
+        let schemas = &document["components"]["schemas"];
+        for (schema, expected) in [
+            ("CaseKind", names::<kefu_domain::cases::CaseKind>()),
+            ("Severity", names::<kefu_domain::complaints::Severity>()),
+            (
+                "ComplaintStage",
+                names::<kefu_domain::complaints::ComplaintStage>(),
+            ),
+            (
+                "LifecycleState",
+                names::<kefu_domain::customers::LifecycleState>(),
+            ),
+            ("Channel", names::<kefu_domain::timeline::Channel>()),
+        ] {
+            assert_eq!(schemas[schema]["enum"], expected, "{schema}");
+            let serialised =
+                serde_json::to_value(kefu_domain::cases::CaseKind::TechnicalSupport).expect("json");
+            assert_eq!(serialised, "technical_support");
+        }
+    }
 }
