@@ -699,6 +699,235 @@ const TEAMS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Office hours for every team, a default SLA, a tighter one for serious complaints,
+/// and an automation that makes serious complaints urgent — unless they exist already.
+async fn service_levels(store: &Store, teams: &[kefu_store::users::Team]) -> CliResult<()> {
+    use kefu_domain::automation::{Action as Do, Condition, Field, Operator, RuleSpec, Trigger};
+    use kefu_domain::calendar::{CalendarSpec, Holiday, Weekday, WorkingHours};
+    use kefu_domain::sla::SlaPolicySpec;
+    let admin = Actor::cli();
+    if !store.sla_policies().await?.is_empty() {
+        return Ok(());
+    }
+    let weekdays = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+    ];
+    let calendar = store
+        .create_calendar(
+            &admin,
+            kefu_store::sla::NewCalendar {
+                name: "客服中心 Service centre".into(),
+                spec: CalendarSpec {
+                    time_zone: "Asia/Shanghai".into(),
+                    always_open: false,
+                    hours: weekdays
+                        .iter()
+                        .flat_map(|d| {
+                            [("09:00", "12:00"), ("13:00", "21:00")].map(|(start, end)| {
+                                WorkingHours {
+                                    weekday: *d,
+                                    start: start.into(),
+                                    end: end.into(),
+                                }
+                            })
+                        })
+                        .collect(),
+                    holidays: (1..=7)
+                        .map(|d| Holiday {
+                            date: format!("2026-10-0{d}"),
+                            name: "国庆节 National Day".into(),
+                        })
+                        .collect(),
+                    extra_working_days: Vec::new(),
+                },
+            },
+        )
+        .await?;
+    for team in teams {
+        store
+            .set_team_calendar(
+                &admin,
+                &team.id,
+                kefu_store::sla::TeamCalendar {
+                    calendar_id: Some(calendar.id.clone()),
+                },
+            )
+            .await?;
+    }
+    for spec in [
+        SlaPolicySpec {
+            name: "严重投诉 Serious complaints".into(),
+            rank: 10,
+            case_kind: Some(CaseKind::Complaint),
+            priority: None,
+            severity: Some(kefu_domain::complaints::Severity::Serious),
+            first_response_minutes: Some(30),
+            next_response_minutes: Some(60),
+            resolution_minutes: Some(8 * 60),
+            warn_at_percent: Some(75),
+            escalate_on_breach: Some(true),
+            active: Some(true),
+        },
+        SlaPolicySpec {
+            name: "标准 Standard".into(),
+            rank: 100,
+            case_kind: None,
+            priority: None,
+            severity: None,
+            first_response_minutes: Some(4 * 60),
+            next_response_minutes: Some(8 * 60),
+            resolution_minutes: Some(3 * 11 * 60),
+            warn_at_percent: Some(80),
+            escalate_on_breach: Some(false),
+            active: Some(true),
+        },
+    ] {
+        store.create_sla_policy(&admin, spec).await?;
+    }
+    store
+        .create_automation_rule(
+            &admin,
+            RuleSpec {
+                name: "提到 12315 或律师的消息提醒主管 / Regulator or lawyer mentioned".into(),
+                trigger: Trigger::CustomerMessage,
+                conditions: vec![Condition {
+                    field: Field::Message,
+                    operator: Operator::Contains,
+                    value: vec!["12315".into()],
+                }],
+                actions: vec![
+                    Do::SetPriority {
+                        priority: Priority::Urgent,
+                    },
+                    Do::NotifySupervisors {
+                        message: "客户提到向 12315 投诉 / the customer mentions the regulator"
+                            .into(),
+                    },
+                ],
+                position: Some(10),
+                active: Some(true),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// A complaint record for the demo's complaint case `index`, varied but reproducible.
+fn complaint_record(index: usize, opening: &str) -> kefu_store::complaints::NewComplaint {
+    use kefu_domain::complaints::*;
+    let pick = |n: usize| index / 3 % n;
+    kefu_store::complaints::NewComplaint {
+        severity: if index.is_multiple_of(7) {
+            Severity::Serious
+        } else {
+            Severity::General
+        },
+        behaviour: Behaviour::ALL[pick(Behaviour::ALL.len())],
+        purpose: Purpose::ALL[index % Purpose::ALL.len()],
+        cause: Cause::ALL[(index / 2) % Cause::ALL.len()],
+        fault_side: None,
+        fault_detail: if index.is_multiple_of(2) {
+            Some(FaultDetail::ALL[index % 4])
+        } else {
+            None
+        },
+        dissatisfaction: if index.is_multiple_of(3) {
+            Dissatisfaction::Process
+        } else {
+            Dissatisfaction::Outcome
+        },
+        needs: None,
+        key_points: opening.chars().take(200).collect(),
+        validity: None,
+        validity_reason: None,
+        product: None,
+        reputation_risk: Some(index.is_multiple_of(11)),
+        subject_user_id: None,
+    }
+}
+
+/// Walks a complaint from wherever it stands to a satisfied close (which solves the
+/// case), as the demo's supervisor-level actor where a review must be decided.
+async fn close_complaint(
+    store: &Store,
+    agent: &Actor,
+    case_id: &str,
+    index: usize,
+) -> Result<(), StoreError> {
+    use kefu_domain::complaints::{CompensationOffer, ComplaintStage as S, StepInput};
+    let chinese_note = |text: &str| Some(text.to_string());
+    loop {
+        let detail = store.complaint(case_id).await?;
+        let from = detail.complaint.stage;
+        let (actor, input) = match from {
+            S::Recorded | S::InformationNeeded => (
+                agent.clone(),
+                StepInput {
+                    stage: Some(S::AuthorityCheck),
+                    ..Default::default()
+                },
+            ),
+            S::AuthorityCheck => (
+                agent.clone(),
+                StepInput {
+                    stage: Some(S::SolutionProposed),
+                    proposal: chinese_note(
+                        "致歉并换货，补偿运费 / apology, replacement and shipping refund",
+                    ),
+                    compensation: index.is_multiple_of(2).then_some(CompensationOffer {
+                        amount_cents: 2_000 + (index as i64 % 5) * 1_000,
+                        currency: None,
+                        description: chinese_note("运费补偿 / shipping refund"),
+                    }),
+                    ..Default::default()
+                },
+            ),
+            S::InternalReview => (
+                Actor::cli(),
+                StepInput {
+                    stage: Some(S::ReviewProposed),
+                    decision: chinese_note("主管决定全额退款并致歉 / full refund with an apology"),
+                    ..Default::default()
+                },
+            ),
+            S::SolutionProposed | S::ReviewProposed | S::ExternalReview => (
+                agent.clone(),
+                StepInput {
+                    stage: Some(S::InAction),
+                    decision: (from == S::ExternalReview).then(|| "维持 / upheld".to_string()),
+                    ..Default::default()
+                },
+            ),
+            S::InAction => (
+                agent.clone(),
+                StepInput {
+                    stage: Some(S::FollowUp),
+                    note: chinese_note("方案已执行 / solution carried out"),
+                    ..Default::default()
+                },
+            ),
+            S::FollowUp => (
+                agent.clone(),
+                StepInput {
+                    stage: Some(S::Closed),
+                    ..Default::default()
+                },
+            ),
+            S::Closed | S::LegalAdvised => return Ok(()),
+        };
+        let input = StepInput {
+            from: Some(from),
+            ..input
+        };
+        store.complaint_step(&actor, case_id, input, None).await?;
+    }
+}
+
 /// An agent of a team (two per team).
 fn agent(team: usize, rng: &mut Rng) -> usize {
     3 + team * 2 + rng.below(2)
@@ -825,6 +1054,7 @@ impl<'a> Demo<'a> {
             .find(|d| d.key == "industry")
             .is_none_or(|d| INDUSTRIES.iter().all(|i| d.options.iter().any(|o| o == i)));
 
+        service_levels(&store, &teams).await?;
         self.plan(span, industry_ok);
         // Events in time order; the plan may run past the end, so squeeze it into the
         // six months (keeping the order).
@@ -862,6 +1092,9 @@ impl<'a> Demo<'a> {
             .await?;
         }
 
+        // Deadlines that passed during the history are breaches now.
+        store.sweep_sla().await?;
+        store.sweep_promises().await?;
         let organisations = self
             .customers
             .iter()
@@ -874,7 +1107,7 @@ impl<'a> Demo<'a> {
             "Loaded the demo dataset (seed {seed}) in {secs:.1} s: {teams} teams, {users} users, {customers} customers \
              ({organisations} organisations) in every lifecycle state with {transitions} recorded transitions, \
              {transactions} purchases and {winbacks} win-back attempts, {cases} cases of every kind with {messages} messages, \
-             {transfers} transfers and {merges} merges, {touchpoints} visits, calls and letters — {timeline} timeline \
+             {transfers} transfers and {merges} merges, {complaints} complaint records, {touchpoints} visits, calls and letters — {timeline} timeline \
              entries from {first} to {last}. Log in as {ADMIN_EMAIL} with password {DEMO_PASSWORD}; the supervisor \
              (lin.hui@kefu.demo), the agents (zhang.wei@kefu.demo, emma.li@kefu.demo, …) and the read-only user \
              (grace.lau@kefu.demo) use the same password.",
@@ -890,6 +1123,7 @@ impl<'a> Demo<'a> {
             messages = counts.messages,
             transfers = counts.transfers,
             merges = counts.merges,
+            complaints = counts.complaints,
             touchpoints = counts.touchpoints,
         ))
     }
@@ -1887,6 +2121,13 @@ impl<'a> Demo<'a> {
                     )
                     .await
                     .map_err(|e| context("opening a case", e))?;
+                if plan.kind == CaseKind::Complaint {
+                    store
+                        .record_complaint(&actor, &case.id, complaint_record(index, &plan.opening))
+                        .await
+                        .map_err(|e| context("recording a complaint", e))?;
+                    counts.complaints += 1;
+                }
                 case_ids.insert(index, case.id);
                 counts.cases += 1;
                 counts.messages += 1;
@@ -1923,18 +2164,54 @@ impl<'a> Demo<'a> {
                 reason,
                 actor,
             } => {
-                store
-                    .change_case_status(
-                        &actors[actor],
-                        &case_id(case)?,
-                        StatusChange {
-                            status: to,
-                            reason: Some(reason),
-                        },
-                        None,
-                    )
+                let id = case_id(case)?;
+                // A complaint is solved by walking its flow to a satisfied close.
+                if to == CaseStatus::Solved && self.cases[case].kind == CaseKind::Complaint {
+                    close_complaint(store, &actors[actor], &id, case)
+                        .await
+                        .map_err(|e| context("closing a complaint", e))?;
+                }
+                let current = store
+                    .case(&id)
                     .await
-                    .map_err(|e| context("changing a case's status", e))?;
+                    .map_err(|e| context("reading a case", e))?;
+                if current.status != to {
+                    store
+                        .change_case_status(
+                            &actors[actor],
+                            &id,
+                            StatusChange {
+                                status: to,
+                                reason: Some(reason),
+                            },
+                            None,
+                        )
+                        .await
+                        .map_err(|e| context("changing a case's status", e))?;
+                }
+                // Two in three customers answer the satisfaction request.
+                if to == CaseStatus::Solved && case % 3 != 0 {
+                    let score = [5, 4, 5, 3, 4, 2, 5, 1, 4, 5][case % 10];
+                    let reason = match score {
+                        1 | 2 => Some("等了太久才有人处理 / waited too long".to_string()),
+                        3 => Some(
+                            "问题解决了，但过程有点繁琐 / solved, but it took effort".to_string(),
+                        ),
+                        _ => None,
+                    };
+                    // Already answered (a case solved twice) is fine: keep the first answer.
+                    match store
+                        .record_satisfaction(
+                            &actors[actor],
+                            &id,
+                            kefu_store::satisfaction::SatisfactionAnswer { score, reason },
+                        )
+                        .await
+                    {
+                        Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                        Err(e) => return Err(context("recording satisfaction", e)),
+                    }
+                }
             }
             Action::Transfer {
                 case,
@@ -1991,6 +2268,7 @@ struct Counts {
     messages: usize,
     transfers: usize,
     merges: usize,
+    complaints: usize,
 }
 
 // ---------------------------------------------------------------------------------
