@@ -9,7 +9,7 @@
 //! every customer, versioned) says how much each role may offer.
 
 use crate::access::Role;
-use crate::{DomainError, Labelled, optional_text, required_text};
+use crate::{DomainError, optional_text, required_text};
 use serde::{Deserialize, Serialize};
 
 labelled_enum! {
@@ -215,16 +215,12 @@ impl ComplaintStage {
         if self.allowed_next().contains(&to) {
             Ok(to)
         } else {
-            Err(DomainError::TransitionNotAllowed {
-                field: "stage",
-                from: self.as_str().to_string(),
-                to: to.as_str().to_string(),
-                allowed: self
-                    .allowed_next()
-                    .iter()
-                    .map(|s| s.as_str().to_string())
-                    .collect(),
-            })
+            Err(DomainError::transition_refused(
+                "stage",
+                self,
+                to,
+                self.allowed_next(),
+            ))
         }
     }
 }
@@ -341,17 +337,7 @@ pub fn check_step(
     if let Some(expected) = input.from
         && expected != from
     {
-        return Err(DomainError::TransitionNotAllowed {
-            field: "from",
-            from: from.as_str().to_string(),
-            to: to.as_str().to_string(),
-            allowed: from
-                .allowed_next()
-                .iter()
-                .map(|s| s.as_str().to_string())
-                .collect(),
-        }
-        .into());
+        return Err(DomainError::transition_refused("from", from, to, from.allowed_next()).into());
     }
     from.transition(to)?;
     let required = from.required_role(to);
@@ -608,16 +594,12 @@ impl PromiseStatus {
         if self.allowed_next().contains(&to) {
             Ok(to)
         } else {
-            Err(DomainError::TransitionNotAllowed {
-                field: "status",
-                from: self.as_str().to_string(),
-                to: to.as_str().to_string(),
-                allowed: self
-                    .allowed_next()
-                    .iter()
-                    .map(|s| s.as_str().to_string())
-                    .collect(),
-            })
+            Err(DomainError::transition_refused(
+                "status",
+                self,
+                to,
+                self.allowed_next(),
+            ))
         }
     }
 }
@@ -634,6 +616,7 @@ labelled_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Labelled;
     use ComplaintStage::*;
 
     fn step(to: ComplaintStage) -> StepInput {

@@ -55,6 +55,22 @@ impl DomainError {
         }
     }
 
+    /// The error for a state change the machine does not allow, listing where the
+    /// object may go from `from` instead.
+    pub fn transition_refused<T: Labelled>(
+        field: &'static str,
+        from: T,
+        to: T,
+        allowed: &[T],
+    ) -> Self {
+        DomainError::TransitionNotAllowed {
+            field,
+            from: from.as_str().to_string(),
+            to: to.as_str().to_string(),
+            allowed: allowed.iter().map(|s| s.as_str().to_string()).collect(),
+        }
+    }
+
     pub fn field(&self) -> &'static str {
         match self {
             DomainError::Invalid { field, .. }

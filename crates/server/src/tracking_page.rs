@@ -4,6 +4,18 @@
 
 use kefu_store::tracking::{Bilingual, TrackedCase};
 
+/// Whether a public page is shown in English: `?lang=` first, then the browser's
+/// `Accept-Language`; Chinese by default.
+pub fn wants_english(lang: Option<&str>, headers: &axum::http::HeaderMap) -> bool {
+    match lang {
+        Some(lang) => lang.starts_with("en"),
+        None => headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("en")),
+    }
+}
+
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -337,6 +337,29 @@ async fn bad_steps_are_refused_with_reasons(store: Store) {
     )
     .await
     .assert_field_error(422, "invalid_field", "supervisor_compensation_limit_cents");
+    // Reports refuse a period that ends before it starts, and agents do not see them.
+    let supervisor = app.user(Role::Supervisor).await.1;
+    app.get(
+        "/api/v1/reports/complaints?since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z",
+        &supervisor,
+    )
+    .await
+    .assert_field_error(400, "invalid_query", "since");
+    app.get(
+        "/api/v1/reports/response-times?since=yesterday",
+        &supervisor,
+    )
+    .await
+    .assert_field_error(422, "invalid_field", "since");
+    app.get("/api/v1/reports/service-matrix", &token)
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(
+        app.get("/api/v1/reports/service-matrix", &supervisor)
+            .await
+            .ok(200)["timeliness_threshold"],
+        0.8
+    );
     // Agents cannot publish rules, nor see the appeals queue.
     app.post("/api/v1/complaint-rules", &token, json!({}))
         .await

@@ -187,6 +187,16 @@ pub fn parse_public_id(entity: &'static str, text: &str) -> Result<String> {
         .map_err(|_| StoreError::not_found(entity, text))
 }
 
+/// Whether text can be a token this crate handed out in a public link (tracking,
+/// survey): URL-safe base64, at most 64 characters. Anything else is not looked up.
+pub(crate) fn public_token_ok(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 64
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Random bytes as URL-safe base64, for session and API tokens.
 pub fn random_token(bytes: usize) -> String {
     use base64::Engine as _;

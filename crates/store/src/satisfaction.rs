@@ -309,19 +309,11 @@ impl Store {
         Ok(saved)
     }
 
-    fn survey_token_ok(token: &str) -> bool {
-        !token.is_empty()
-            && token.len() <= 64
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }
-
     /// What the customer's survey page shows.
     pub async fn survey(&self, token: &str) -> Result<SurveyView> {
         let now = self.now_ms();
         let not_found = || StoreError::not_found("survey", "given");
-        if !Self::survey_token_ok(token) {
+        if !crate::public_token_ok(token) {
             return Err(not_found());
         }
         let row = self
@@ -349,7 +341,7 @@ impl Store {
     ) -> Result<SurveyView> {
         let now = self.now_ms();
         let not_found = || StoreError::not_found("survey", "given");
-        if !Self::survey_token_ok(token) {
+        if !crate::public_token_ok(token) {
             return Err(not_found());
         }
         let reason = check_answer(&answer)?;

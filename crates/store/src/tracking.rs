@@ -152,12 +152,7 @@ impl Store {
     /// What the customer sees. An unknown or revoked token is not found, and says no more.
     pub async fn track(&self, token: &str) -> Result<TrackedCase> {
         let not_found = || StoreError::not_found("tracking link", "given");
-        if token.is_empty()
-            || token.len() > 64
-            || !token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !crate::public_token_ok(token) {
             return Err(not_found());
         }
         let mut conn = self.snapshot().await?;

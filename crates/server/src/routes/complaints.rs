@@ -374,13 +374,7 @@ pub async fn track_page(
     axum::extract::Query(query): axum::extract::Query<TrackPageQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let english = match query.lang.as_deref() {
-        Some(lang) => lang.starts_with("en"),
-        None => headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("en")),
-    };
+    let english = crate::tracking_page::wants_english(query.lang.as_deref(), &headers);
     let (status, html) = match state.store.track(&token).await {
         Ok(case) => (StatusCode::OK, crate::tracking_page::render(&case, english)),
         Err(kefu_store::StoreError::NotFound { .. }) => (

@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, Params};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Form, Json};
 use kefu_store::page::{Page, PageRequest};
@@ -124,16 +124,6 @@ pub struct LangQuery {
     pub lang: Option<String>,
 }
 
-fn english(query: &LangQuery, headers: &HeaderMap) -> bool {
-    match query.lang.as_deref() {
-        Some(lang) => lang.starts_with("en"),
-        None => headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("en")),
-    }
-}
-
 fn page(status: StatusCode, html: String) -> Response {
     let mut response = (status, Html(html)).into_response();
     crate::routes::complaints::no_store(&mut response);
@@ -147,7 +137,7 @@ pub async fn survey_page(
     axum::extract::Query(query): axum::extract::Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let english = english(&query, &headers);
+    let english = crate::tracking_page::wants_english(query.lang.as_deref(), &headers);
     match state.store.survey(&token).await {
         Ok(view) => page(
             StatusCode::OK,
@@ -175,7 +165,7 @@ pub async fn survey_submit(
     headers: HeaderMap,
     Form(form): Form<SurveyForm>,
 ) -> Response {
-    let english = english(&query, &headers);
+    let english = crate::tracking_page::wants_english(query.lang.as_deref(), &headers);
     let score = form
         .score
         .as_deref()
