@@ -486,6 +486,7 @@ struct SweepRun {
 #[derive(Debug, Serialize)]
 struct ReportTiming {
     report: &'static str,
+    period: &'static str,
     runs: usize,
     median_ms: f64,
     max_ms: f64,
@@ -498,45 +499,58 @@ struct SweepReport {
     seed: kefu_store::bench::SlaSeed,
     seed_seconds: f64,
     runs: Vec<SweepRun>,
+    /// Building the roll-ups of every day from scratch.
+    rollup_seconds: Option<f64>,
+    rollup_days: Option<u64>,
     reports: Vec<ReportTiming>,
 }
 
-/// Times each report five times over the last 90 days.
+/// Times each report five times over three periods: the last 90 days and the last year
+/// (both starting mid-day, as a UTC+8 user's days do), and the last 90 days again after
+/// changes to cases of three earlier days that the roll-ups have not caught up with.
 async fn time_reports(store: &Store) -> CliResult<Vec<ReportTiming>> {
     use kefu_store::reports::Period;
     let until = store.now_ms() + 1;
-    let period = Period {
-        since: until - 90 * 86_400_000,
-        until,
-    };
     let mut timings = Vec::new();
-    for report in [
-        "complaints",
-        "response-times",
-        "complaint-pyramid",
-        "first-contact-resolution",
-        "service-matrix",
-    ] {
-        let mut samples = Vec::new();
-        for _ in 0..5 {
-            let started = Instant::now();
-            let bytes = match report {
-                "complaints" => serde_json::to_vec(&store.complaint_report(period).await?),
-                "response-times" => serde_json::to_vec(&store.response_report(period).await?),
-                "complaint-pyramid" => serde_json::to_vec(&store.pyramid_report(period).await?),
-                "first-contact-resolution" => serde_json::to_vec(&store.fcr_report(period).await?),
-                _ => serde_json::to_vec(&store.service_matrix(period).await?),
-            };
-            let _ = bytes.map(|b| b.len());
-            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    for (label, days) in [("90 days", 90), ("365 days", 365), ("90 days, 3 dirty", 90)] {
+        let period = Period {
+            since: until - days * 86_400_000 - 8 * 3_600_000,
+            until,
+        };
+        if label.ends_with("dirty") {
+            store.touch_days_for_bench(&[10, 20, 30]).await?;
         }
-        samples.sort_by(f64::total_cmp);
-        timings.push(ReportTiming {
-            report,
-            runs: samples.len(),
-            median_ms: samples[samples.len() / 2],
-            max_ms: samples[samples.len() - 1],
-        });
+        for report in [
+            "complaints",
+            "response-times",
+            "complaint-pyramid",
+            "first-contact-resolution",
+            "service-matrix",
+        ] {
+            let mut samples = Vec::new();
+            for _ in 0..5 {
+                let started = Instant::now();
+                let bytes = match report {
+                    "complaints" => serde_json::to_vec(&store.complaint_report(period).await?),
+                    "response-times" => serde_json::to_vec(&store.response_report(period).await?),
+                    "complaint-pyramid" => serde_json::to_vec(&store.pyramid_report(period).await?),
+                    "first-contact-resolution" => {
+                        serde_json::to_vec(&store.fcr_report(period).await?)
+                    }
+                    _ => serde_json::to_vec(&store.service_matrix(period).await?),
+                };
+                let _ = bytes.map(|b| b.len());
+                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            samples.sort_by(f64::total_cmp);
+            timings.push(ReportTiming {
+                report,
+                period: label,
+                runs: samples.len(),
+                median_ms: samples[samples.len() / 2],
+                max_ms: samples[samples.len() - 1],
+            });
+        }
     }
     Ok(timings)
 }
@@ -582,6 +596,7 @@ async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
     eprintln!("seeded {seed:?} in {seed_seconds:.1} s");
     let mut runs = Vec::new();
     let mut reports = Vec::new();
+    let (mut rollup_seconds, mut rollup_days) = (None, None);
     if args.scenario == "reports" {
         let started = Instant::now();
         store.seed_reports_for_bench().await?;
@@ -589,6 +604,10 @@ async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
             "gave the cases a history in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        let started = Instant::now();
+        let refreshed = store.refresh_reports(Duration::from_secs(3600)).await?;
+        rollup_seconds = Some(started.elapsed().as_secs_f64());
+        rollup_days = Some(refreshed.days);
         reports = time_reports(&store).await?;
     }
     for sweep in ["with due items", "nothing due"] {
@@ -616,6 +635,8 @@ async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
         seed,
         seed_seconds,
         runs,
+        rollup_seconds,
+        rollup_days,
         reports,
     };
     if args.json {
@@ -636,10 +657,13 @@ async fn sla_sweep(config: &Config, args: &BenchArgs) -> CliResult<()> {
             report.seed.calendars,
             report.seed_seconds
         );
+        if let (Some(seconds), Some(days)) = (report.rollup_seconds, report.rollup_days) {
+            println!("roll-ups of {days} days built in {seconds:.1} s");
+        }
         for timing in &report.reports {
             println!(
-                "report {:<26} median {:>8.1} ms   max {:>8.1} ms   ({} runs)",
-                timing.report, timing.median_ms, timing.max_ms, timing.runs
+                "report {:<26} {:<17} median {:>8.1} ms   max {:>8.1} ms   ({} runs)",
+                timing.report, timing.period, timing.median_ms, timing.max_ms, timing.runs
             );
         }
         for run in &report.runs {

@@ -1095,6 +1095,10 @@ impl<'a> Demo<'a> {
         // Deadlines that passed during the history are breaches now.
         store.sweep_sla().await?;
         store.sweep_promises().await?;
+        // The reports' daily roll-ups, so the first report is already fast.
+        store
+            .refresh_reports(std::time::Duration::from_secs(600))
+            .await?;
         let organisations = self
             .customers
             .iter()

@@ -426,10 +426,56 @@ impl Store {
     /// for the reports: three in four answered, one in three solved (with CSAT on half of
     /// those), one in six a complaint with varied classifications, one in ten
     /// transferred, and the first-response clocks of answered cases met or breached.
+    /// The cases are spread evenly over the last year in the order they were created
+    /// and among sixty agents (nine in ten still with the agent who first took them).
     pub async fn seed_reports_for_bench(&self) -> Result<()> {
         let now = self.now_ms();
+        let actor = crate::Actor::cli();
+        let mut agents = Vec::new();
+        for i in 0..60 {
+            let user = self
+                .create_user(
+                    &actor,
+                    crate::users::NewUser {
+                        email: format!("agent{i}@bench.kefu.local"),
+                        name: None,
+                        role: kefu_domain::access::Role::Agent,
+                        password: None,
+                        team_id: None,
+                        locale: None,
+                    },
+                )
+                .await?;
+            agents.push(user.key);
+        }
         let mut conn = self.write().await?;
         crate::complaints::current_rules(&mut conn, now).await?;
+        // In creation order, as a real history is: a day's cases lie together.
+        let (low, high): (i64, i64) = {
+            let row = conn
+                .fetch_one(q("SELECT MIN(id) AS low, MAX(id) AS high FROM cases"))
+                .await?;
+            (row.get("low")?, row.get("high")?)
+        };
+        let step = 365 * 86_400_000 / (high - low + 1).max(1);
+        conn.execute(
+            q("UPDATE cases SET created_at = $1 - ($2 - id) * $3 - 60000, updated_at = $1 - ($2 - id) * $3 - 60000")
+                .bind(now)
+                .bind(high)
+                .bind(step),
+        )
+        .await?;
+        let first = agents.first().copied().unwrap_or(0);
+        if agents.last().copied() != Some(first + 59) {
+            return Err(crate::StoreError::Database(
+                "the bench agents were not given consecutive ids".into(),
+            ));
+        }
+        conn.execute(
+            q("UPDATE cases SET assignee_id = $1 + id % 60, first_owner_id = CASE WHEN id % 10 = 0 THEN $1 + (id + 1) % 60 ELSE $1 + id % 60 END")
+                .bind(first),
+        )
+        .await?;
         for sql in [
             "UPDATE cases SET first_response_at = created_at + (id % 240) * 60000 WHERE id % 4 <> 0",
             "UPDATE cases SET status = 'solved', solved_at = created_at + (id % 4000) * 60000 WHERE id % 3 = 0",
@@ -452,5 +498,22 @@ impl Store {
         }
         conn.commit().await?;
         self.analyze().await
+    }
+
+    /// Changes a few cases created `days_ago` (their CSAT), as the day's work would,
+    /// leaving those days dirty for the reports.
+    pub async fn touch_days_for_bench(&self, days_ago: &[i64]) -> Result<()> {
+        let now = self.now_ms();
+        let mut conn = self.write().await?;
+        for days in days_ago {
+            let day = (now - days * 86_400_000).div_euclid(86_400_000);
+            conn.execute(
+                q("UPDATE cases SET csat_score = CASE WHEN csat_score = 5 THEN 4 ELSE 5 END WHERE id IN (SELECT id FROM cases WHERE created_at >= $1 AND created_at < $2 AND status = 'solved' LIMIT 20)")
+                    .bind(day * 86_400_000)
+                    .bind((day + 1) * 86_400_000),
+            )
+            .await?;
+        }
+        conn.commit().await
     }
 }

@@ -490,7 +490,9 @@ impl Store {
             now,
         )
         .await?;
-        // Automations first (they may move the case to another team), then routing.
+        // Automations first (they may move the case to another team, whose calendar
+        // the clocks then follow), then routing.
+        self.sla_follow_team(conn, key, now).await?;
         self.route_case(conn, key, now).await?;
         let case = load_case_by_key(conn, key).await?;
         audit::record(
@@ -740,6 +742,7 @@ impl Store {
                     now,
                 )
                 .await?;
+                self.sla_follow_team(&mut conn, case.key, now).await?;
             }
             MessageKind::InternalNote => {}
         }
@@ -1178,6 +1181,7 @@ impl Store {
         )
         .await?;
         crate::complaints::after_transfer(&mut conn, before.key, now).await?;
+        self.sla_follow_team(&mut conn, before.key, now).await?;
         self.route_case(&mut conn, before.key, now).await?;
         let after = load_case_by_key(&mut conn, before.key).await?;
         let customer = customer_key(&mut conn, &before.customer_id, "customer_id").await?;

@@ -55,6 +55,9 @@ pub struct Complaint {
     pub reputation_risk: bool,
     /// The employee the complaint names, who is told the facts and may appeal.
     pub subject_user_id: Option<String>,
+    /// When an appeal by the named employee was upheld: the complaint no longer counts
+    /// against them.
+    pub subject_cleared_at: Option<Timestamp>,
     /// 0 front line, 1 internal review, 2 external review, 3 legal advice.
     pub escalation_level: i64,
     pub escalation_trigger: Option<EscalationTrigger>,
@@ -255,7 +258,7 @@ pub struct ComplaintFilter {
 
 macro_rules! complaint_select {
     () => {
-        "SELECT p.id, p.case_id, k.public_id AS case_public_id, k.number AS case_number, cu.public_id AS customer_public_id, p.stage, p.severity, p.behaviour, p.purpose, p.cause, p.fault_side, p.fault_detail, p.dissatisfaction, p.needs, p.key_points, p.validity, p.validity_reason, p.product, p.reputation_risk, su.public_id AS subject_public_id, p.escalation_level, p.escalation_trigger, p.escalated_at, p.rule_set_version, fo.public_id AS first_owner_public_id, asg.public_id AS assignee_public_id, t.public_id AS team_public_id, p.stage_changed_at, p.resolved_at, p.created_at, p.updated_at, p.version FROM complaints p JOIN cases k ON k.id = p.case_id JOIN customers cu ON cu.id = k.customer_id LEFT JOIN users su ON su.id = p.subject_user_id LEFT JOIN users fo ON fo.id = k.first_owner_id LEFT JOIN users asg ON asg.id = k.assignee_id LEFT JOIN teams t ON t.id = k.team_id"
+        "SELECT p.id, p.case_id, k.public_id AS case_public_id, k.number AS case_number, cu.public_id AS customer_public_id, p.stage, p.severity, p.behaviour, p.purpose, p.cause, p.fault_side, p.fault_detail, p.dissatisfaction, p.needs, p.key_points, p.validity, p.validity_reason, p.product, p.reputation_risk, su.public_id AS subject_public_id, p.subject_cleared_at, p.escalation_level, p.escalation_trigger, p.escalated_at, p.rule_set_version, fo.public_id AS first_owner_public_id, asg.public_id AS assignee_public_id, t.public_id AS team_public_id, p.stage_changed_at, p.resolved_at, p.created_at, p.updated_at, p.version FROM complaints p JOIN cases k ON k.id = p.case_id JOIN customers cu ON cu.id = k.customer_id LEFT JOIN users su ON su.id = p.subject_user_id LEFT JOIN users fo ON fo.id = k.first_owner_id LEFT JOIN users asg ON asg.id = k.assignee_id LEFT JOIN teams t ON t.id = k.team_id"
     };
 }
 
@@ -286,6 +289,7 @@ fn complaint_from_row(row: &Row) -> Result<Complaint> {
         product: row.get("product")?,
         reputation_risk: row.get("reputation_risk")?,
         subject_user_id: row.get("subject_public_id")?,
+        subject_cleared_at: row.get::<Option<i64>>("subject_cleared_at")?.map(Timestamp),
         escalation_level: row.get("escalation_level")?,
         escalation_trigger: parse_optional_label(row, "escalation_trigger")?,
         escalated_at: row.get::<Option<i64>>("escalated_at")?.map(Timestamp),
@@ -661,6 +665,7 @@ impl Store {
             now,
         )
         .await?;
+        self.sla_follow_team(&mut conn, case.key, now).await?;
         let complaint = fetch_complaint(&mut conn, case.key, false)
             .await?
             .ok_or_else(|| no_complaint(&case))?;
@@ -782,9 +787,17 @@ impl Store {
                 .bind(before.key),
         )
         .await?;
-        let after = fetch_complaint(&mut conn, case.key, false)
+        let mut after = fetch_complaint(&mut conn, case.key, false)
             .await?
             .ok_or_else(|| no_complaint(&case))?;
+        if after.subject_user_id != before.subject_user_id && after.subject_cleared_at.is_some() {
+            // An upheld appeal cleared the person named before, not whoever is named now.
+            conn.execute(
+                q("UPDATE complaints SET subject_cleared_at = NULL WHERE id = $1").bind(before.key),
+            )
+            .await?;
+            after.subject_cleared_at = None;
+        }
         if let Some(subject) = subject
             && after.subject_user_id != before.subject_user_id
         {
@@ -991,17 +1004,23 @@ impl Store {
                 "only the employee the complaint names may appeal it",
             ));
         };
-        let pending: i64 = conn
-            .scalar(
-                q("SELECT COUNT(*) AS value FROM complaint_appeals WHERE complaint_id = $1 AND status = 'pending'")
-                    .bind(complaint.key),
+        let earlier = conn
+            .fetch_optional(
+                q("SELECT status FROM complaint_appeals WHERE complaint_id = $1 AND employee_id = $2 ORDER BY id DESC LIMIT 1")
+                    .bind(complaint.key)
+                    .bind(employee),
             )
             .await?;
-        if pending > 0 {
+        if let Some(row) = earlier {
+            let status: String = row.get("status")?;
             return Err(StoreError::conflict(
                 "duplicate",
                 None,
-                "an appeal on this complaint is already awaiting a decision",
+                if status == AppealStatus::Pending.as_str() {
+                    "an appeal on this complaint is already awaiting a decision"
+                } else {
+                    "this appeal has been decided; a decision is final (one rule set for everyone)"
+                },
             ));
         }
         let id = new_public_id();
@@ -1097,6 +1116,16 @@ impl Store {
         }
         let case_key = case_key_of(&mut conn, &before.case_id).await?;
         let case = load_case_by_key(&mut conn, case_key).await?;
+        // An upheld appeal clears the employee: the complaint no longer counts against
+        // them (stress assessment, the complaint record), though who was named stays.
+        if input.status == AppealStatus::Upheld {
+            conn.execute(
+                q("UPDATE complaints SET subject_cleared_at = $1, updated_at = $1, version = version + 1 WHERE case_id = $2")
+                    .bind(now)
+                    .bind(case_key),
+            )
+            .await?;
+        }
         notify(
             &mut conn,
             employee,
@@ -1467,7 +1496,8 @@ async fn apply_step(
         )
         .await?;
         let why = trigger.unwrap_or(EscalationTrigger::Manual);
-        for supervisor in supervisors_for(conn, case.key).await? {
+        let supervisors = supervisors_for(conn, case.key).await?;
+        for supervisor in supervisors.iter().copied() {
             notify(
                 conn,
                 supervisor,
@@ -1486,6 +1516,39 @@ async fn apply_step(
                     why.label_zh()
                 ),
                 json!({"case_id": case.id, "stage": step.to, "trigger": why}),
+                now,
+            )
+            .await?;
+        }
+        // The first-contact owner stays accountable (首问负责制) and hears of it too.
+        let owner: Option<i64> = conn
+            .fetch_optional(
+                q("SELECT k.first_owner_id FROM cases k JOIN users u ON u.id = k.first_owner_id AND u.active = TRUE WHERE k.id = $1")
+                    .bind(case.key),
+            )
+            .await?
+            .map(|row| row.get("first_owner_id"))
+            .transpose()?;
+        if let Some(owner) = owner.filter(|o| Some(*o) != actor.user_id && !supervisors.contains(o))
+        {
+            notify(
+                conn,
+                owner,
+                "complaint_escalated",
+                Some(case.key),
+                &format!(
+                    "The complaint on case #{} that you first received was escalated to {} ({}); you remain its first-contact owner",
+                    case.number,
+                    step.to.label_en().to_lowercase(),
+                    why.label_en().to_lowercase()
+                ),
+                &format!(
+                    "您首问的工单 #{} 的投诉已升级至{}（{}），您仍是首问负责人",
+                    case.number,
+                    step.to.label_zh(),
+                    why.label_zh()
+                ),
+                json!({"case_id": case.id, "stage": step.to, "trigger": why, "first_owner": true}),
                 now,
             )
             .await?;

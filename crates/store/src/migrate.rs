@@ -50,6 +50,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_automations.sql"),
         postgres: include_str!("../migrations/postgres/0006_automations.sql"),
     },
+    Migration {
+        version: 7,
+        name: "report_rollups",
+        sqlite: include_str!("../migrations/sqlite/0007_report_rollups.sql"),
+        postgres: include_str!("../migrations/postgres/0007_report_rollups.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "appeal_outcomes",
+        sqlite: include_str!("../migrations/sqlite/0008_appeal_outcomes.sql"),
+        postgres: include_str!("../migrations/postgres/0008_appeal_outcomes.sql"),
+    },
 ];
 
 /// `NNNN_name` of every migration, in order; the test compares it with the folders.
@@ -60,6 +72,8 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0004_satisfaction",
     "0005_routing",
     "0006_automations",
+    "0007_report_rollups",
+    "0008_appeal_outcomes",
 ];
 
 /// What `migrate` did.

@@ -3,11 +3,15 @@
 //! pyramid with repurchase after complaints, first-contact resolution, and the service
 //! type matrix (冰冷型 / 工厂型 / 友好型 / 高质型) per team and per agent.
 //!
-//! Every report covers cases created in a period (`since` ≤ created < `until`) and is a
-//! handful of aggregate statements — one scan each, grouped in SQL — so its cost follows
-//! the period's cases, not the whole history.
+//! Every report covers cases created in a period (`since` ≤ created < `until`). Whole UTC
+//! days are read from per-day roll-ups (`report_case_days`, `report_complaint_days`);
+//! the partial days at the period's edges, and days whose cases changed since their
+//! roll-up was computed ("dirty" days, marked by database triggers), are computed from
+//! the cases with the very same statements. A report is therefore always exact, and its
+//! cost follows the number of days and the day's changes, not the number of cases.
+//! [`Store::refresh_reports`] (the background sweep) recomputes dirty days.
 
-use crate::sql::{Conn, Row};
+use crate::sql::{Conn, Dialect, Row, q};
 use crate::{Result, Store};
 use kefu_domain::Labelled;
 use kefu_domain::complaints::*;
@@ -203,50 +207,473 @@ pub fn quadrant(timeliness: f64, satisfaction: f64) -> (&'static str, &'static s
 /// Upper bounds of the duration buckets, in minutes.
 const BOUNDS: [i64; 7] = [15, 60, 240, 480, 1440, 4320, 10080];
 
-fn distribution_sql(column: &str) -> String {
+const DAY: i64 = 86_400_000;
+
+/// The measures summed per day in `report_case_days`, in column order. `fr_*` and `sv_*`
+/// are the first-response and resolution histograms (one count per bucket of
+/// [`BOUNDS`], then cases without the event, then the summed milliseconds); the last
+/// nine count SLA clocks per metric and state.
+const MEASURES: [&str; 36] = [
+    "cases",
+    "fr_0",
+    "fr_1",
+    "fr_2",
+    "fr_3",
+    "fr_4",
+    "fr_5",
+    "fr_6",
+    "fr_7",
+    "fr_pending",
+    "fr_sum",
+    "sv_0",
+    "sv_1",
+    "sv_2",
+    "sv_3",
+    "sv_4",
+    "sv_5",
+    "sv_6",
+    "sv_7",
+    "sv_pending",
+    "sv_sum",
+    "formal",
+    "front",
+    "solved",
+    "first_contact",
+    "csat_sum",
+    "csat_n",
+    "first_response_met",
+    "first_response_breached",
+    "first_response_open",
+    "next_response_met",
+    "next_response_breached",
+    "next_response_open",
+    "resolution_met",
+    "resolution_breached",
+    "resolution_open",
+];
+
+/// Where the histograms and the clock counts start in [`MEASURES`].
+const FIRST_RESPONSE: usize = 1;
+const RESOLUTION: usize = 11;
+const CLOCKS: usize = 27;
+
+type Measures = [i64; MEASURES.len()];
+
+fn measure(name: &str) -> usize {
+    MEASURES.iter().position(|m| *m == name).unwrap_or(0)
+}
+
+/// What the case measures are summed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Dim {
+    /// Everything (`ref_id` 0).
+    All,
+    Team,
+    /// The assignee.
+    Agent,
+    /// The first-contact owner (首问负责人).
+    Owner,
+}
+
+impl Dim {
+    const ALL: [Dim; 4] = [Dim::All, Dim::Team, Dim::Agent, Dim::Owner];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Dim::All => "all",
+            Dim::Team => "team",
+            Dim::Agent => "agent",
+            Dim::Owner => "owner",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Dim> {
+        Dim::ALL.into_iter().find(|d| d.as_str() == text)
+    }
+}
+
+type CaseFacts = BTreeMap<(Dim, i64), Measures>;
+
+/// What complaints are counted by; `cause_product` keeps the product in `detail`.
+const COMPLAINT_DIMS: [&str; 9] = [
+    "severity",
+    "behaviour",
+    "purpose",
+    "cause",
+    "fault_side",
+    "dissatisfaction",
+    "level",
+    "cause_product",
+    "outcome",
+];
+
+/// (dim, value, detail) → (complaints, repurchased).
+type ComplaintFacts = BTreeMap<(String, String, String), [i64; 2]>;
+
+/// The SQL of a histogram's ten measures over `k.{column} - k.created_at`.
+fn histogram_sql(column: &str) -> Vec<String> {
+    let span = format!("k.{column} - k.created_at");
     let mut parts = Vec::new();
     let mut lower: Option<i64> = None;
     for bound in BOUNDS {
         let ms = bound * 60_000;
         parts.push(match lower {
-            None => format!("SUM(CASE WHEN k.{column} IS NOT NULL AND k.{column} - k.created_at <= {ms} THEN 1 ELSE 0 END)"),
-            Some(low) => format!("SUM(CASE WHEN k.{column} - k.created_at > {low} AND k.{column} - k.created_at <= {ms} THEN 1 ELSE 0 END)"),
+            None => format!("k.{column} IS NOT NULL AND {span} <= {ms}"),
+            Some(low) => format!("{span} > {low} AND {span} <= {ms}"),
         });
         lower = Some(ms);
     }
-    parts.push(format!(
-        "SUM(CASE WHEN k.{column} - k.created_at > {} THEN 1 ELSE 0 END)",
-        lower.unwrap_or(0)
-    ));
-    parts.push(format!(
-        "SUM(CASE WHEN k.{column} IS NULL THEN 1 ELSE 0 END)"
-    ));
-    parts.push(format!(
-        "SUM(CASE WHEN k.{column} IS NULL THEN 0 ELSE k.{column} - k.created_at END)"
-    ));
-    parts
+    let mut sums: Vec<String> = parts
         .into_iter()
-        .enumerate()
-        .map(|(i, p)| format!("CAST(COALESCE({p}, 0) AS BIGINT) AS {column}_{i}"))
+        .chain([
+            format!("{span} > {}", lower.unwrap_or(0)),
+            format!("k.{column} IS NULL"),
+        ])
+        .map(|condition| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"))
+        .collect();
+    sums.push(format!(
+        "SUM(CASE WHEN k.{column} IS NULL THEN 0 ELSE {span} END)"
+    ));
+    sums
+}
+
+/// Per (team, assignee, first owner): every measure but the clocks, for cases created in
+/// `$1 ≤ created_at < $2`. Merged cases are duplicates and count nowhere.
+///
+/// Whether a case was transferred or reopened is asked per case on SQLite, which then
+/// walks the `created_at` index; PostgreSQL would answer the same question by hashing
+/// every transfer ever made, so there transfers and reopenings are joined as ranges of
+/// their own (on SQLite those joins tempt the planner into scanning every case in team
+/// order instead).
+fn case_facts_sql(dialect: Dialect) -> String {
+    let mut sums = vec!["COUNT(*)".to_string()];
+    sums.extend(histogram_sql("first_response_at"));
+    sums.extend(histogram_sql("solved_at"));
+    sums.extend([
+        "SUM(CASE WHEN k.kind = 'complaint' THEN 1 ELSE 0 END)".into(),
+        "SUM(CASE WHEN k.kind <> 'complaint' AND k.csat_score <= 2 THEN 1 ELSE 0 END)".into(),
+        "SUM(CASE WHEN k.solved_at IS NOT NULL THEN 1 ELSE 0 END)".into(),
+        match dialect {
+            Dialect::Sqlite => "SUM(CASE WHEN k.solved_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM case_transfers t WHERE t.case_id = k.id) AND NOT EXISTS (SELECT 1 FROM case_status_changes s WHERE s.case_id = k.id AND s.from_status = 'solved') THEN 1 ELSE 0 END)",
+            Dialect::Postgres => "SUM(CASE WHEN k.solved_at IS NOT NULL AND moved.case_id IS NULL AND reopened.case_id IS NULL THEN 1 ELSE 0 END)",
+        }
+        .into(),
+        "SUM(COALESCE(k.csat_score, 0))".into(),
+        "COUNT(k.csat_score)".into(),
+    ]);
+    debug_assert_eq!(sums.len(), CLOCKS);
+    let columns = sums
+        .iter()
+        .zip(MEASURES)
+        .map(|(sum, name)| format!("CAST(COALESCE({sum}, 0) AS BIGINT) AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let joins = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => {
+            " LEFT JOIN (SELECT t.case_id FROM case_transfers t JOIN cases c ON c.id = t.case_id WHERE c.created_at >= $1 AND c.created_at < $2 GROUP BY t.case_id) moved ON moved.case_id = k.id \
+             LEFT JOIN (SELECT s.case_id FROM case_status_changes s JOIN cases c ON c.id = s.case_id WHERE c.created_at >= $1 AND c.created_at < $2 AND s.from_status = 'solved' GROUP BY s.case_id) reopened ON reopened.case_id = k.id"
+        }
+    };
+    format!(
+        "SELECT k.team_id, k.assignee_id, k.first_owner_id, {columns} FROM cases k{joins} WHERE k.created_at >= $1 AND k.created_at < $2 AND k.status <> 'merged' GROUP BY k.team_id, k.assignee_id, k.first_owner_id"
+    )
+}
+
+const CLOCK_FACTS: &str = "SELECT k.team_id, k.assignee_id, k.first_owner_id, c.metric, c.state, COUNT(*) AS n FROM sla_clocks c JOIN cases k ON k.id = c.case_id WHERE k.created_at >= $1 AND k.created_at < $2 AND k.status <> 'merged' GROUP BY k.team_id, k.assignee_id, k.first_owner_id, c.metric, c.state";
+
+const COMPLAINT_FACTS: &str = "SELECT x.severity, x.behaviour, x.purpose, x.cause, x.fault_side, x.dissatisfaction, x.escalation_level, x.product, x.outcome, COUNT(*) AS n, CAST(COALESCE(SUM(x.bought), 0) AS BIGINT) AS bought FROM (SELECT p.severity, p.behaviour, p.purpose, p.cause, p.fault_side, p.dissatisfaction, p.escalation_level, p.product, CASE WHEN p.stage = 'closed' AND p.resolved_at - k.created_at <= 86400000 THEN 'resolved_quickly' WHEN p.stage = 'closed' THEN 'resolved' ELSE 'unresolved' END AS outcome, CASE WHEN EXISTS (SELECT 1 FROM customer_transactions t WHERE t.customer_id = k.customer_id AND t.occurred_at > COALESCE(p.resolved_at, k.created_at)) THEN 1 ELSE 0 END AS bought FROM complaints p JOIN cases k ON k.id = p.case_id WHERE k.created_at >= $1 AND k.created_at < $2 AND k.status <> 'merged') x GROUP BY x.severity, x.behaviour, x.purpose, x.cause, x.fault_side, x.dissatisfaction, x.escalation_level, x.product, x.outcome";
+
+fn refs(row: &Row) -> Result<[(Dim, i64); 4]> {
+    let key = |column: &str| -> Result<i64> { Ok(row.get::<Option<i64>>(column)?.unwrap_or(0)) };
+    Ok([
+        (Dim::All, 0),
+        (Dim::Team, key("team_id")?),
+        (Dim::Agent, key("assignee_id")?),
+        (Dim::Owner, key("first_owner_id")?),
+    ])
+}
+
+/// Computes the facts of cases created in `[from, to)` from the cases themselves.
+async fn live_facts(
+    conn: &mut Conn,
+    from: i64,
+    to: i64,
+    cases: Option<&mut CaseFacts>,
+    clocks: bool,
+    complaints: Option<&mut ComplaintFacts>,
+) -> Result<()> {
+    let range = |sql: String| crate::sql::q_dynamic(sql).bind(from).bind(to);
+    if let Some(facts) = cases {
+        let sql = case_facts_sql(conn.dialect());
+        for row in conn.fetch_all(range(sql)).await? {
+            let mut values: Measures = [0; MEASURES.len()];
+            for (i, name) in MEASURES[..CLOCKS].iter().enumerate() {
+                values[i] = row.get(name)?;
+            }
+            for key in refs(&row)? {
+                let sums = facts.entry(key).or_insert([0; MEASURES.len()]);
+                for (sum, value) in sums.iter_mut().zip(values) {
+                    *sum += value;
+                }
+            }
+        }
+        let clock_rows = if clocks {
+            conn.fetch_all(range(CLOCK_FACTS.into())).await?
+        } else {
+            Vec::new()
+        };
+        for row in clock_rows {
+            let metric: SlaMetric = crate::customers::parse_label(&row, "metric")?;
+            let state: String = row.get("state")?;
+            let offset = match state.as_str() {
+                "met" => 0,
+                "breached" => 1,
+                "running" | "paused" => 2,
+                _ => continue,
+            };
+            let index = CLOCKS
+                + 3 * SlaMetric::ALL
+                    .iter()
+                    .position(|m| *m == metric)
+                    .unwrap_or(0)
+                + offset;
+            let n: i64 = row.get("n")?;
+            for key in refs(&row)? {
+                facts.entry(key).or_insert([0; MEASURES.len()])[index] += n;
+            }
+        }
+    }
+    if let Some(facts) = complaints {
+        for row in conn.fetch_all(range(COMPLAINT_FACTS.into())).await? {
+            let n: i64 = row.get("n")?;
+            let bought: i64 = row.get("bought")?;
+            let cause: String = row.get("cause")?;
+            let level = row.get::<i64>("escalation_level")?.clamp(0, 3);
+            let mut add = |dim: &str, value: String, detail: String, repurchased: i64| {
+                let entry = facts.entry((dim.into(), value, detail)).or_insert([0, 0]);
+                entry[0] += n;
+                entry[1] += repurchased;
+            };
+            for dim in [
+                "severity",
+                "behaviour",
+                "purpose",
+                "fault_side",
+                "dissatisfaction",
+            ] {
+                add(dim, row.get(dim)?, String::new(), 0);
+            }
+            add("cause", cause.clone(), String::new(), 0);
+            add("level", level.to_string(), String::new(), 0);
+            add("cause_product", cause, row.get("product")?, 0);
+            add("outcome", row.get("outcome")?, String::new(), bought);
+        }
+    }
+    Ok(())
+}
+
+/// How a period is read: whole days from the roll-ups (`days`, skipping dirty ones) and
+/// the rest — partial days at the edges and dirty days — from the cases.
+#[derive(Debug, Default)]
+struct Plan {
+    days: Option<(i64, i64)>,
+    live: Vec<(i64, i64)>,
+}
+
+async fn plan(conn: &mut Conn, period: Period) -> Result<Plan> {
+    let mut plan = Plan::default();
+    if period.since >= period.until {
+        return Ok(plan);
+    }
+    let first = period.since.div_euclid(DAY) + i64::from(period.since.rem_euclid(DAY) != 0);
+    let end = period.until.div_euclid(DAY);
+    if first >= end {
+        plan.live.push((period.since, period.until));
+        return Ok(plan);
+    }
+    if period.since < first * DAY {
+        plan.live.push((period.since, first * DAY));
+    }
+    let dirty = conn
+        .fetch_all(
+            q("SELECT DISTINCT day FROM report_dirty_days WHERE day >= $1 AND day < $2 ORDER BY day")
+                .bind(first)
+                .bind(end),
+        )
+        .await?;
+    for row in dirty {
+        let day: i64 = row.get("day")?;
+        match plan.live.last_mut() {
+            Some(last) if last.1 == day * DAY => last.1 = (day + 1) * DAY,
+            _ => plan.live.push((day * DAY, (day + 1) * DAY)),
+        }
+    }
+    if end * DAY < period.until {
+        match plan.live.last_mut() {
+            Some(last) if last.1 == end * DAY => last.1 = period.until,
+            _ => plan.live.push((end * DAY, period.until)),
+        }
+    }
+    plan.days = Some((first, end));
+    Ok(plan)
+}
+
+fn in_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>, quote: bool) -> String {
+    items
+        .into_iter()
+        .map(|item| {
+            if quote {
+                format!("'{item}'")
+            } else {
+                item.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn distribution(row: &Row, column: &str) -> Result<Distribution> {
-    let mut counts = Vec::new();
-    for i in 0..=BOUNDS.len() {
-        counts.push(row.get::<i64>(&format!("{column}_{i}"))?);
+/// The case measures of a period by the given dimensions, from roll-ups and cases.
+///
+/// Without `clocks` the SLA clock counts stay zero where they come from the cases.
+async fn case_facts(
+    conn: &mut Conn,
+    period: Period,
+    dims: &[Dim],
+    clocks: bool,
+) -> Result<CaseFacts> {
+    let plan = plan(conn, period).await?;
+    let mut facts = CaseFacts::new();
+    if let Some((first, end)) = plan.days {
+        let sums = MEASURES
+            .iter()
+            .map(|m| format!("CAST(COALESCE(SUM(r.{m}), 0) AS BIGINT) AS {m}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT r.dim, r.ref_id, {sums} FROM report_case_days r WHERE r.dim IN ({}) AND r.day >= $1 AND r.day < $2 AND NOT EXISTS (SELECT 1 FROM report_dirty_days d WHERE d.day = r.day) GROUP BY r.dim, r.ref_id",
+            in_list(dims.iter().map(|d| d.as_str()), true)
+        );
+        for row in fetch(
+            conn,
+            sql,
+            Period {
+                since: first,
+                until: end,
+            },
+        )
+        .await?
+        {
+            let Some(dim) = Dim::parse(&row.get::<String>("dim")?) else {
+                continue;
+            };
+            let mut values: Measures = [0; MEASURES.len()];
+            for (i, name) in MEASURES.iter().enumerate() {
+                values[i] = row.get(name)?;
+            }
+            facts.insert((dim, row.get("ref_id")?), values);
+        }
     }
-    let pending: i64 = row.get(&format!("{column}_{}", BOUNDS.len() + 1))?;
-    let sum: i64 = row.get(&format!("{column}_{}", BOUNDS.len() + 2))?;
+    for (from, to) in plan.live {
+        let mut live = CaseFacts::new();
+        live_facts(conn, from, to, Some(&mut live), clocks, None).await?;
+        for (key, values) in live {
+            if dims.contains(&key.0) {
+                let sums = facts.entry(key).or_insert([0; MEASURES.len()]);
+                for (sum, value) in sums.iter_mut().zip(values) {
+                    *sum += value;
+                }
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// The complaint counts of a period, from roll-ups and cases.
+async fn complaint_facts(conn: &mut Conn, period: Period) -> Result<ComplaintFacts> {
+    let plan = plan(conn, period).await?;
+    let mut facts = ComplaintFacts::new();
+    if let Some((first, end)) = plan.days {
+        let sql = "SELECT r.dim, r.value, r.detail, CAST(SUM(r.n) AS BIGINT) AS n, CAST(SUM(r.repurchased) AS BIGINT) AS repurchased FROM report_complaint_days r WHERE r.dim IN (".to_string()
+            + &in_list(COMPLAINT_DIMS, true)
+            + ") AND r.day >= $1 AND r.day < $2 AND NOT EXISTS (SELECT 1 FROM report_dirty_days d WHERE d.day = r.day) GROUP BY r.dim, r.value, r.detail";
+        for row in fetch(
+            conn,
+            sql,
+            Period {
+                since: first,
+                until: end,
+            },
+        )
+        .await?
+        {
+            facts.insert(
+                (row.get("dim")?, row.get("value")?, row.get("detail")?),
+                [row.get("n")?, row.get("repurchased")?],
+            );
+        }
+    }
+    for (from, to) in plan.live {
+        live_facts(conn, from, to, None, false, Some(&mut facts)).await?;
+    }
+    Ok(facts)
+}
+
+/// Public ids and names of the teams or users a report mentions.
+async fn names(
+    conn: &mut Conn,
+    dim: Dim,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<BTreeMap<i64, (String, String)>> {
+    let ids: Vec<i64> = ids.into_iter().filter(|id| *id != 0).collect();
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let (table, name) = match dim {
+        Dim::Team => ("teams", "name"),
+        _ => ("users", "email"),
+    };
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, public_id, {name} AS name FROM {table} WHERE id IN ({})",
+            in_list(chunk, false)
+        );
+        for row in conn.fetch_all(crate::sql::q_dynamic(sql)).await? {
+            out.insert(row.get("id")?, (row.get("public_id")?, row.get("name")?));
+        }
+    }
+    Ok(out)
+}
+
+fn distribution(values: &Measures, start: usize) -> Distribution {
+    let counts = values[start..start + BOUNDS.len() + 1].to_vec();
+    let pending = values[start + BOUNDS.len() + 1];
+    let sum = values[start + BOUNDS.len() + 2];
     let measured: i64 = counts.iter().sum();
-    Ok(Distribution {
+    Distribution {
         bucket_upper_minutes: BOUNDS.to_vec(),
         counts,
         measured,
         pending,
         average_minutes: (measured > 0).then(|| sum as f64 / measured as f64 / 60_000.0),
-    })
+    }
+}
+
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// A snapshot for a report. On PostgreSQL every statement is planned for its actual
+/// period: a generic plan for `created_at >= $1 AND created_at < $2` cannot know whether
+/// the range is an hour or ten years and may scan every case.
+async fn report_snapshot(store: &Store) -> Result<Conn> {
+    let mut conn = store.snapshot().await?;
+    if conn.dialect() == Dialect::Postgres {
+        conn.execute(q("SET LOCAL plan_cache_mode = force_custom_plan"))
+            .await?;
+    }
+    Ok(conn)
 }
 
 async fn fetch(conn: &mut Conn, sql: String, period: Period) -> Result<Vec<Row>> {
@@ -258,171 +685,260 @@ async fn fetch(conn: &mut Conn, sql: String, period: Period) -> Result<Vec<Row>>
     .await
 }
 
+/// What [`Store::refresh_reports`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RefreshReport {
+    /// Days recomputed.
+    pub days: u64,
+    /// Dirty days still waiting (the time budget ran out).
+    pub remaining: u64,
+}
+
+/// Days recomputed per transaction: short enough not to hold SQLite's write lock long.
+const REFRESH_BATCH: usize = 4;
+
 impl Store {
+    /// Recomputes the roll-ups of dirty days, oldest first, until none is left or
+    /// `budget` has passed. Reports are exact either way — dirty days are read from the
+    /// cases — so this only makes them fast.
+    pub async fn refresh_reports(&self, budget: std::time::Duration) -> Result<RefreshReport> {
+        let started = std::time::Instant::now();
+        let mut report = RefreshReport::default();
+        loop {
+            let mut conn = self.write().await?;
+            if conn.dialect() == Dialect::Postgres {
+                conn.execute(q("SET LOCAL plan_cache_mode = force_custom_plan"))
+                    .await?;
+            }
+            let days: Vec<i64> = conn
+                .fetch_all(crate::sql::q_dynamic(format!(
+                    "SELECT DISTINCT day FROM report_dirty_days ORDER BY day LIMIT {REFRESH_BATCH}"
+                )))
+                .await?
+                .iter()
+                .map(|row| row.get("day"))
+                .collect::<Result<_>>()?;
+            if days.is_empty() {
+                break;
+            }
+            let list = in_list(&days, false);
+            // Markers go first: a change committed after this statement leaves its own
+            // marker, and every change before it is seen by the statements below.
+            conn.execute(crate::sql::q_dynamic(format!(
+                "DELETE FROM report_dirty_days WHERE day IN ({list})"
+            )))
+            .await?;
+            conn.execute(crate::sql::q_dynamic(format!(
+                "DELETE FROM report_case_days WHERE dim IN ({}) AND day IN ({list})",
+                in_list(Dim::ALL.iter().map(|d| d.as_str()), true)
+            )))
+            .await?;
+            conn.execute(crate::sql::q_dynamic(format!(
+                "DELETE FROM report_complaint_days WHERE dim IN ({}) AND day IN ({list})",
+                in_list(COMPLAINT_DIMS, true)
+            )))
+            .await?;
+            for day in &days {
+                let mut cases = CaseFacts::new();
+                let mut complaints = ComplaintFacts::new();
+                live_facts(
+                    &mut conn,
+                    day * DAY,
+                    (day + 1) * DAY,
+                    Some(&mut cases),
+                    true,
+                    Some(&mut complaints),
+                )
+                .await?;
+                let rows: Vec<_> = cases.into_iter().collect();
+                for chunk in rows.chunks(200) {
+                    let mut insert = crate::sql::Builder::new(&format!(
+                        "INSERT INTO report_case_days (dim, day, ref_id, {}) VALUES ",
+                        MEASURES.join(", ")
+                    ));
+                    for (i, ((dim, ref_id), values)) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            insert.push(", ");
+                        }
+                        let mut args: Vec<crate::sql::Arg> =
+                            vec![dim.as_str().into(), (*day).into(), (*ref_id).into()];
+                        args.extend(values.iter().map(|v| crate::sql::Arg::from(*v)));
+                        insert.values(&args);
+                    }
+                    conn.execute(insert.query()).await?;
+                }
+                let rows: Vec<_> = complaints.into_iter().collect();
+                for chunk in rows.chunks(500) {
+                    let mut insert = crate::sql::Builder::new(
+                        "INSERT INTO report_complaint_days (dim, day, value, detail, n, repurchased) VALUES ",
+                    );
+                    for (i, ((dim, value, detail), [n, repurchased])) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            insert.push(", ");
+                        }
+                        insert.values(&[
+                            dim.as_str().into(),
+                            (*day).into(),
+                            value.as_str().into(),
+                            detail.as_str().into(),
+                            (*n).into(),
+                            (*repurchased).into(),
+                        ]);
+                    }
+                    conn.execute(insert.query()).await?;
+                }
+            }
+            conn.commit().await?;
+            report.days += days.len() as u64;
+            if started.elapsed() >= budget {
+                break;
+            }
+        }
+        report.remaining = self
+            .read()
+            .scalar::<i64>(q(
+                "SELECT COUNT(DISTINCT day) AS value FROM report_dirty_days",
+            ))
+            .await?
+            .max(0) as u64;
+        Ok(report)
+    }
+
+    /// Marks every day dirty, so the next refreshes rebuild all roll-ups (after a
+    /// change of how a measure is computed, or to check them against the cases).
+    pub async fn invalidate_reports(&self) -> Result<()> {
+        let mut conn = self.write().await?;
+        conn.execute(match conn.dialect() {
+            Dialect::Sqlite => q(
+                "INSERT OR IGNORE INTO report_dirty_days (day) SELECT DISTINCT created_at / 86400000 FROM cases",
+            ),
+            Dialect::Postgres => q(
+                "INSERT INTO report_dirty_days (day) SELECT DISTINCT created_at / 86400000 FROM cases",
+            ),
+        })
+        .await?;
+        conn.commit().await
+    }
+
     /// Complaints by each classification, escalation, and cause × product.
     pub async fn complaint_report(&self, period: Period) -> Result<ComplaintReport> {
-        let mut conn = self.snapshot().await?;
-        let rows = fetch(
-            &mut conn,
-            "SELECT p.severity, p.behaviour, p.purpose, p.cause, p.fault_side, p.dissatisfaction, p.escalation_level, COUNT(*) AS n FROM complaints p JOIN cases k ON k.id = p.case_id WHERE k.created_at >= $1 AND k.created_at < $2 GROUP BY p.severity, p.behaviour, p.purpose, p.cause, p.fault_side, p.dissatisfaction, p.escalation_level".into(),
-            period,
-        )
-        .await?;
-        let mut counts: [BTreeMap<String, i64>; 6] = Default::default();
+        let mut conn = report_snapshot(self).await?;
+        let facts = complaint_facts(&mut conn, period).await?;
+        let mut counts: BTreeMap<&str, BTreeMap<String, i64>> = BTreeMap::new();
         let mut levels = vec![0i64; 4];
-        let mut total = 0i64;
-        for row in &rows {
-            let n: i64 = row.get("n")?;
-            total += n;
-            for (i, column) in [
-                "severity",
-                "behaviour",
-                "purpose",
-                "cause",
-                "fault_side",
-                "dissatisfaction",
-            ]
-            .iter()
-            .enumerate()
-            {
-                *counts[i].entry(row.get::<String>(column)?).or_default() += n;
+        let mut pairs = Vec::new();
+        for ((dim, value, detail), [n, _]) in &facts {
+            match dim.as_str() {
+                "level" => {
+                    let level = value.parse::<usize>().unwrap_or(0).min(3);
+                    levels[level] += n;
+                }
+                "cause_product" => pairs.push(CauseProduct {
+                    cause: value.clone(),
+                    product: detail.clone(),
+                    count: *n,
+                }),
+                "outcome" => {}
+                other => {
+                    if let Some(dim) = COMPLAINT_DIMS.iter().find(|d| **d == other) {
+                        *counts
+                            .entry(dim)
+                            .or_default()
+                            .entry(value.clone())
+                            .or_default() += n;
+                    }
+                }
             }
-            let level = usize::try_from(row.get::<i64>("escalation_level")?)
-                .unwrap_or(0)
-                .min(3);
-            levels[level] += n;
         }
+        let total: i64 = levels.iter().sum();
         let escalation_rates = (1..4)
             .map(|from| share(levels[from..].iter().sum(), total))
             .collect();
-        let by_cause_and_product = fetch(
-            &mut conn,
-            "SELECT p.cause, p.product, COUNT(*) AS n FROM complaints p JOIN cases k ON k.id = p.case_id WHERE k.created_at >= $1 AND k.created_at < $2 GROUP BY p.cause, p.product ORDER BY COUNT(*) DESC, p.cause, p.product LIMIT 50".into(),
-            period,
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(CauseProduct {
-                cause: row.get("cause")?,
-                product: row.get("product")?,
-                count: row.get("n")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        pairs.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.cause.cmp(&b.cause))
+                .then_with(|| a.product.cmp(&b.product))
+        });
+        pairs.truncate(50);
+        let of = |dim: &str| counts.get(dim).cloned().unwrap_or_default();
         Ok(ComplaintReport {
             total,
-            by_severity: buckets::<Severity>(&counts[0], total),
-            by_behaviour: buckets::<Behaviour>(&counts[1], total),
-            by_purpose: buckets::<Purpose>(&counts[2], total),
-            by_cause: buckets::<Cause>(&counts[3], total),
-            by_fault_side: buckets::<FaultSide>(&counts[4], total),
-            by_dissatisfaction: buckets::<Dissatisfaction>(&counts[5], total),
+            by_severity: buckets::<Severity>(&of("severity"), total),
+            by_behaviour: buckets::<Behaviour>(&of("behaviour"), total),
+            by_purpose: buckets::<Purpose>(&of("purpose"), total),
+            by_cause: buckets::<Cause>(&of("cause"), total),
+            by_fault_side: buckets::<FaultSide>(&of("fault_side"), total),
+            by_dissatisfaction: buckets::<Dissatisfaction>(&of("dissatisfaction"), total),
             by_escalation_level: levels,
             escalation_rates,
-            by_cause_and_product,
+            by_cause_and_product: pairs,
         })
     }
 
     /// Time to first response and to resolution, and SLA attainment per metric.
     pub async fn response_report(&self, period: Period) -> Result<ResponseReport> {
-        let mut conn = self.snapshot().await?;
-        let sql = format!(
-            "SELECT COUNT(*) AS cases, {}, {} FROM cases k WHERE k.created_at >= $1 AND k.created_at < $2 AND k.status <> 'merged'",
-            distribution_sql("first_response_at"),
-            distribution_sql("solved_at")
-        );
-        let rows = fetch(&mut conn, sql, period).await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| crate::StoreError::Database("no aggregate row".into()))?;
-        let clocks = fetch(
-            &mut conn,
-            "SELECT c.metric, c.state, COUNT(*) AS n FROM sla_clocks c JOIN cases k ON k.id = c.case_id WHERE k.created_at >= $1 AND k.created_at < $2 GROUP BY c.metric, c.state".into(),
-            period,
-        )
-        .await?;
-        let mut sla: Vec<Attainment> = SlaMetric::ALL
+        let mut conn = report_snapshot(self).await?;
+        let facts = case_facts(&mut conn, period, &[Dim::All], true).await?;
+        let all = facts
+            .get(&(Dim::All, 0))
+            .copied()
+            .unwrap_or([0; MEASURES.len()]);
+        let sla = SlaMetric::ALL
             .iter()
-            .map(|metric| Attainment {
-                metric: *metric,
-                met: 0,
-                breached: 0,
-                open: 0,
-                attainment: None,
+            .enumerate()
+            .map(|(i, metric)| {
+                let [met, breached, open] = [0, 1, 2].map(|k| all[CLOCKS + 3 * i + k]);
+                Attainment {
+                    metric: *metric,
+                    met,
+                    breached,
+                    open,
+                    attainment: ratio(met, met + breached),
+                }
             })
             .collect();
-        for clock in &clocks {
-            let metric: SlaMetric = crate::customers::parse_label(clock, "metric")?;
-            let state: String = clock.get("state")?;
-            let n: i64 = clock.get("n")?;
-            if let Some(entry) = sla.iter_mut().find(|a| a.metric == metric) {
-                match state.as_str() {
-                    "met" => entry.met += n,
-                    "breached" => entry.breached += n,
-                    "running" | "paused" => entry.open += n,
-                    _ => {}
-                }
-            }
-        }
-        for entry in &mut sla {
-            let decided = entry.met + entry.breached;
-            entry.attainment = (decided > 0).then(|| entry.met as f64 / decided as f64);
-        }
         Ok(ResponseReport {
-            cases: row.get("cases")?,
-            first_response: distribution(row, "first_response_at")?,
-            resolution: distribution(row, "solved_at")?,
+            cases: all[measure("cases")],
+            first_response: distribution(&all, FIRST_RESPONSE),
+            resolution: distribution(&all, RESOLUTION),
             sla,
         })
     }
 
     /// The complaint pyramid and repurchase after complaints by outcome.
     pub async fn pyramid_report(&self, period: Period) -> Result<PyramidReport> {
-        let mut conn = self.snapshot().await?;
-        let rows = fetch(
-            &mut conn,
-            "SELECT CAST(COALESCE(SUM(CASE WHEN k.kind = 'complaint' THEN 1 ELSE 0 END), 0) AS BIGINT) AS formal, CAST(COALESCE(SUM(CASE WHEN k.kind <> 'complaint' AND k.csat_score <= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS front FROM cases k WHERE k.created_at >= $1 AND k.created_at < $2".into(),
-            period,
-        )
-        .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| crate::StoreError::Database("no aggregate row".into()))?;
-        let formal: i64 = row.get("formal")?;
-        let front: i64 = row.get("front")?;
-        let outcomes = fetch(
-            &mut conn,
-            "SELECT x.outcome, COUNT(*) AS n, CAST(COALESCE(SUM(x.bought), 0) AS BIGINT) AS bought FROM (SELECT CASE WHEN p.stage = 'closed' AND p.resolved_at - k.created_at <= 86400000 THEN 'resolved_quickly' WHEN p.stage = 'closed' THEN 'resolved' ELSE 'unresolved' END AS outcome, CASE WHEN EXISTS (SELECT 1 FROM customer_transactions t WHERE t.customer_id = k.customer_id AND t.occurred_at > COALESCE(p.resolved_at, k.created_at)) THEN 1 ELSE 0 END AS bought FROM complaints p JOIN cases k ON k.id = p.case_id WHERE k.created_at >= $1 AND k.created_at < $2) x GROUP BY x.outcome".into(),
-            period,
-        )
-        .await?;
-        let mut repurchase: Vec<RepurchaseRow> = [
+        let mut conn = report_snapshot(self).await?;
+        let facts = case_facts(&mut conn, period, &[Dim::All], false).await?;
+        let all = facts
+            .get(&(Dim::All, 0))
+            .copied()
+            .unwrap_or([0; MEASURES.len()]);
+        let complaints = complaint_facts(&mut conn, period).await?;
+        let formal = all[measure("formal")];
+        let repurchase = [
             ("resolved_quickly", 0.82),
             ("resolved", 0.54),
             ("unresolved", 0.19),
         ]
         .iter()
-        .map(|(outcome, textbook)| RepurchaseRow {
-            outcome: (*outcome).into(),
-            complaints: 0,
-            repurchased: 0,
-            rate: None,
-            textbook_rate: *textbook,
+        .map(|(outcome, textbook)| {
+            let [n, bought] = complaints
+                .get(&("outcome".into(), (*outcome).into(), String::new()))
+                .copied()
+                .unwrap_or([0, 0]);
+            RepurchaseRow {
+                outcome: (*outcome).into(),
+                complaints: n,
+                repurchased: bought,
+                rate: ratio(bought, n),
+                textbook_rate: *textbook,
+            }
         })
         .collect();
-        for row in &outcomes {
-            let outcome: String = row.get("outcome")?;
-            if let Some(entry) = repurchase.iter_mut().find(|r| r.outcome == outcome) {
-                entry.complaints = row.get("n")?;
-                entry.repurchased = row.get("bought")?;
-                entry.rate = (entry.complaints > 0)
-                    .then(|| entry.repurchased as f64 / entry.complaints as f64);
-            }
-        }
         Ok(PyramidReport {
             formal_complaints: formal,
-            front_line_dissatisfied: front,
+            front_line_dissatisfied: all[measure("front")],
             estimated_silent: formal * 69 / 5,
             textbook_shares: [0.05, 0.26, 0.69],
             repurchase,
@@ -432,32 +948,34 @@ impl Store {
     /// First-contact resolution: solved without a transfer and never reopened, overall
     /// and per first-contact owner.
     pub async fn fcr_report(&self, period: Period) -> Result<FcrReport> {
-        let mut conn = self.snapshot().await?;
-        let rows = fetch(
-            &mut conn,
-            "SELECT u.public_id, u.email, COUNT(*) AS solved, CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM case_transfers t WHERE t.case_id = k.id) AND NOT EXISTS (SELECT 1 FROM case_status_changes s WHERE s.case_id = k.id AND s.from_status = 'solved') THEN 1 ELSE 0 END), 0) AS BIGINT) AS first_contact FROM cases k LEFT JOIN users u ON u.id = k.first_owner_id WHERE k.created_at >= $1 AND k.created_at < $2 AND k.solved_at IS NOT NULL GROUP BY u.public_id, u.email ORDER BY COUNT(*) DESC".into(),
-            period,
-        )
-        .await?;
-        let mut by_owner = Vec::with_capacity(rows.len());
-        let (mut solved, mut first) = (0i64, 0i64);
-        for row in &rows {
-            let s: i64 = row.get("solved")?;
-            let f: i64 = row.get("first_contact")?;
-            solved += s;
-            first += f;
-            by_owner.push(FcrRow {
-                owner_id: row.get("public_id")?,
-                owner_email: row.get("email")?,
-                solved: s,
-                first_contact: f,
-                rate: (s > 0).then(|| f as f64 / s as f64),
-            });
-        }
+        let mut conn = report_snapshot(self).await?;
+        let facts = case_facts(&mut conn, period, &[Dim::All, Dim::Owner], false).await?;
+        let (solved, first) = (measure("solved"), measure("first_contact"));
+        let owners: Vec<(i64, Measures)> = facts
+            .iter()
+            .filter(|((dim, _), values)| *dim == Dim::Owner && values[solved] > 0)
+            .map(|((_, id), values)| (*id, *values))
+            .collect();
+        let names = names(&mut conn, Dim::Owner, owners.iter().map(|(id, _)| *id)).await?;
+        let mut by_owner: Vec<FcrRow> = owners
+            .iter()
+            .map(|(id, values)| FcrRow {
+                owner_id: names.get(id).map(|n| n.0.clone()),
+                owner_email: names.get(id).map(|n| n.1.clone()),
+                solved: values[solved],
+                first_contact: values[first],
+                rate: ratio(values[first], values[solved]),
+            })
+            .collect();
+        by_owner.sort_by_key(|row| std::cmp::Reverse(row.solved));
+        let all = facts
+            .get(&(Dim::All, 0))
+            .copied()
+            .unwrap_or([0; MEASURES.len()]);
         Ok(FcrReport {
-            solved,
-            first_contact: first,
-            rate: (solved > 0).then(|| first as f64 / solved as f64),
+            solved: all[solved],
+            first_contact: all[first],
+            rate: ratio(all[first], all[solved]),
             by_owner,
         })
     }
@@ -465,41 +983,46 @@ impl Store {
     /// The service-type matrix per team and per agent: first-response attainment ×
     /// average CSAT.
     pub async fn service_matrix(&self, period: Period) -> Result<MatrixReport> {
-        let mut conn = self.snapshot().await?;
+        let mut conn = report_snapshot(self).await?;
+        let facts = case_facts(&mut conn, period, &[Dim::Team, Dim::Agent], true).await?;
+        let (met, breached) = (
+            measure("first_response_met"),
+            measure("first_response_breached"),
+        );
+        let (csat_sum, csat_n) = (measure("csat_sum"), measure("csat_n"));
         let mut cells = Vec::new();
-        for (group, join) in [
-            ("t", "LEFT JOIN teams g ON g.id = k.team_id"),
-            ("a", "LEFT JOIN users g ON g.id = k.assignee_id"),
-        ] {
-            let name = if group == "t" { "g.name" } else { "g.email" };
-            let sql = format!(
-                "SELECT g.public_id AS id, {name} AS name, COUNT(*) AS cases, CAST(COALESCE(SUM(CASE WHEN c.state = 'met' THEN 1 ELSE 0 END), 0) AS BIGINT) AS met, CAST(COALESCE(SUM(CASE WHEN c.state = 'breached' THEN 1 ELSE 0 END), 0) AS BIGINT) AS breached, CAST(COALESCE(SUM(k.csat_score), 0) AS BIGINT) AS csat_sum, COUNT(k.csat_score) AS csat_n FROM cases k LEFT JOIN sla_clocks c ON c.case_id = k.id AND c.metric = 'first_response' {join} WHERE k.created_at >= $1 AND k.created_at < $2 GROUP BY g.public_id, {name} ORDER BY COUNT(*) DESC LIMIT 500"
-            );
-            let rows = fetch(&mut conn, sql, period).await?;
-            let mut list = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let met: i64 = row.get("met")?;
-                let breached: i64 = row.get("breached")?;
-                let csat_n: i64 = row.get("csat_n")?;
-                let csat_sum: i64 = row.get("csat_sum")?;
-                let timeliness = (met + breached > 0).then(|| met as f64 / (met + breached) as f64);
-                let satisfaction = (csat_n > 0).then(|| csat_sum as f64 / csat_n as f64);
-                let enough = met + breached >= MIN_SAMPLE && csat_n >= MIN_SAMPLE;
-                let q = match (enough, timeliness, satisfaction) {
-                    (true, Some(t), Some(s)) => Some(quadrant(t, s)),
-                    _ => None,
-                };
-                list.push(MatrixCell {
-                    id: row.get("id")?,
-                    name: row.get("name")?,
-                    cases: row.get("cases")?,
-                    timeliness,
-                    satisfaction,
-                    csat_answers: csat_n,
-                    quadrant: q.map(|(en, _)| en.to_string()),
-                    quadrant_zh: q.map(|(_, zh)| zh.to_string()),
-                });
-            }
+        for dim in [Dim::Team, Dim::Agent] {
+            let rows: Vec<(i64, Measures)> = facts
+                .iter()
+                .filter(|((d, _), values)| *d == dim && values[0] > 0)
+                .map(|((_, id), values)| (*id, *values))
+                .collect();
+            let names = names(&mut conn, dim, rows.iter().map(|(id, _)| *id)).await?;
+            let mut list: Vec<MatrixCell> = rows
+                .iter()
+                .map(|(id, v)| {
+                    let decided = v[met] + v[breached];
+                    let timeliness = ratio(v[met], decided);
+                    let satisfaction = ratio(v[csat_sum], v[csat_n]);
+                    let enough = decided >= MIN_SAMPLE && v[csat_n] >= MIN_SAMPLE;
+                    let q = match (enough, timeliness, satisfaction) {
+                        (true, Some(t), Some(s)) => Some(quadrant(t, s)),
+                        _ => None,
+                    };
+                    MatrixCell {
+                        id: names.get(id).map(|n| n.0.clone()),
+                        name: names.get(id).map(|n| n.1.clone()),
+                        cases: v[0],
+                        timeliness,
+                        satisfaction,
+                        csat_answers: v[csat_n],
+                        quadrant: q.map(|(en, _)| en.to_string()),
+                        quadrant_zh: q.map(|(_, zh)| zh.to_string()),
+                    }
+                })
+                .collect();
+            list.sort_by_key(|cell| std::cmp::Reverse(cell.cases));
+            list.truncate(500);
             cells.push(list);
         }
         let by_agent = cells.pop().unwrap_or_default();

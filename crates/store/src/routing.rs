@@ -840,7 +840,7 @@ async fn stress_facts(
     let complaints_since = now - thresholds.complaints_window_days * 86_400_000;
     let complaints_received: i64 = conn
         .scalar(
-            q("SELECT COUNT(*) AS value FROM complaints WHERE subject_user_id = $1 AND created_at >= $2")
+            q("SELECT COUNT(*) AS value FROM complaints WHERE subject_user_id = $1 AND subject_cleared_at IS NULL AND created_at >= $2")
                 .bind(user_key)
                 .bind(complaints_since),
         )

@@ -273,6 +273,67 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a case's running and paused clocks to the calendar of the team it is in
+    /// now (after a transfer): the working time already used is counted in the old
+    /// calendar up to now, the rest in the new one. Clocks already on that calendar
+    /// are left alone, so this may be called after anything that can move a case.
+    pub(crate) async fn sla_follow_team(&self, conn: &mut Conn, case: i64, now: i64) -> Result<()> {
+        let target: Option<i64> = conn
+            .fetch_one(
+                q("SELECT t.calendar_id FROM cases k LEFT JOIN teams t ON t.id = k.team_id WHERE k.id = $1")
+                    .bind(case),
+            )
+            .await?
+            .get("calendar_id")?;
+        let rows = conn
+            .fetch_all(
+                q("SELECT id, state, calendar_id, resumed_at, elapsed_ms, target_ms, warn_at_percent, warned FROM sla_clocks WHERE case_id = $1 AND state IN ('running', 'paused')")
+                    .bind(case),
+            )
+            .await?;
+        for row in &rows {
+            let current: Option<i64> = row.get("calendar_id")?;
+            if current == target {
+                continue;
+            }
+            let id: i64 = row.get("id")?;
+            let state: ClockState = crate::customers::parse_label(row, "state")?;
+            if state == ClockState::Paused {
+                conn.execute(
+                    q("UPDATE sla_clocks SET calendar_id = $1 WHERE id = $2")
+                        .bind(target)
+                        .bind(id),
+                )
+                .await?;
+                continue;
+            }
+            let old = self.calendar(conn, current).await?;
+            let new = self.calendar(conn, target).await?;
+            let elapsed = row.get::<i64>("elapsed_ms")?
+                + old.business_millis_between(row.get("resumed_at")?, now);
+            let s = schedule(
+                &new,
+                now,
+                elapsed,
+                row.get("target_ms")?,
+                row.get("warn_at_percent")?,
+                row.get("warned")?,
+            );
+            conn.execute(
+                q("UPDATE sla_clocks SET calendar_id = $1, elapsed_ms = $2, resumed_at = $3, due_at = $4, warn_at = $5, next_check_at = $6 WHERE id = $7")
+                    .bind(target)
+                    .bind(elapsed)
+                    .bind(now)
+                    .bind(s.due_at)
+                    .bind(s.warn_at)
+                    .bind(s.next_check())
+                    .bind(id),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// A reply to the customer meets the response clocks.
     pub(crate) async fn sla_on_reply(&self, conn: &mut Conn, case: i64, now: i64) -> Result<()> {
         conn.execute(

@@ -474,8 +474,22 @@ async fn the_escalation_ladder_ends_in_legal_advice(store: Store) {
         }),
         ..to(ComplaintStage::ExternalReview)
     };
+    assert!(
+        notifications_of(&store, &agent).await.is_empty(),
+        "the first owner escalated it themself: nothing to tell them"
+    );
     let outside = step(&store, &sup, &case, external).await;
     assert_eq!(outside.complaint.escalation_level, 2);
+    // The supervisor took it further: the first-contact owner (首问负责人) is told.
+    let owner_told = notifications_of(&store, &agent).await;
+    assert_eq!(owner_told.len(), 1);
+    assert_eq!(owner_told[0].kind, "complaint_escalated");
+    assert!(
+        owner_told[0].message_zh.contains("首问负责人")
+            && owner_told[0].message_zh.contains("外部评审"),
+        "{}",
+        owner_told[0].message_zh
+    );
     assert_eq!(outside.reviews.len(), 2);
     assert_eq!(
         outside.reviews[0].accepted,
@@ -966,11 +980,25 @@ async fn appeals_by_the_employee_named(store: Store) {
             .await,
         "reason",
     );
+    let received = |store: Store, id: String| async move {
+        store
+            .assess_stress(&id)
+            .await
+            .expect("stress")
+            .facts
+            .complaints_received
+    };
+    assert_eq!(received(store.clone(), named.id.clone()).await, 1);
     let decided = store
         .decide_appeal(&actor_of(&boss), &filed.id, decision.clone())
         .await
         .expect("decide");
     assert_eq!(decided.status, AppealStatus::Upheld);
+    assert_eq!(
+        received(store.clone(), named.id.clone()).await,
+        0,
+        "a complaint cleared by appeal no longer weighs on the employee"
+    );
     assert_eq!(decided.decided_by.as_deref(), Some(boss.id.as_str()));
     let told = notifications_of(&store, &named).await;
     assert_eq!(told[0].kind, "appeal_decided");
@@ -983,6 +1011,30 @@ async fn appeals_by_the_employee_named(store: Store) {
         "upheld",
     );
     assert!(store.pending_appeals().await.expect("pending").is_empty());
+    let cleared = store.complaint(&case.id).await.expect("complaint");
+    assert_eq!(cleared.appeals.len(), 1);
+    assert!(
+        cleared.complaint.subject_cleared_at.is_some(),
+        "an upheld appeal clears the employee"
+    );
+    assert_eq!(
+        cleared.complaint.subject_user_id.as_deref(),
+        Some(named.id.as_str()),
+        "who was named stays on the record"
+    );
+    // A decision is final: no second appeal on the same complaint.
+    expect_conflict(
+        store
+            .file_appeal(
+                &actor_of(&named),
+                &case.id,
+                NewAppeal {
+                    statement: "再次申诉".into(),
+                },
+            )
+            .await,
+        "duplicate",
+    );
     assert_eq!(
         store
             .complaint(&case.id)
@@ -990,7 +1042,8 @@ async fn appeals_by_the_employee_named(store: Store) {
             .expect("complaint")
             .appeals
             .len(),
-        1
+        1,
+        "nothing was written"
     );
 }
 

@@ -17,7 +17,7 @@ use kefu_store::reports::{Period, quadrant};
 use kefu_store::satisfaction::SatisfactionAnswer;
 use kefu_store::users::{NewTeam, NewUser};
 
-kefu_testkit::conformance!(reports_add_up);
+kefu_testkit::conformance!(reports_add_up, rollups_agree_with_the_cases);
 
 const MINUTE: i64 = 60_000;
 
@@ -318,5 +318,266 @@ fn to(stage: ComplaintStage) -> StepInput {
     StepInput {
         stage: Some(stage),
         ..Default::default()
+    }
+}
+
+const DAY: i64 = 86_400_000;
+
+/// Every report of a period as JSON, to compare one way of computing them with another.
+async fn all_reports(store: &Store, period: Period) -> serde_json::Value {
+    serde_json::json!({
+        "complaints": store.complaint_report(period).await.expect("complaints"),
+        "times": store.response_report(period).await.expect("times"),
+        "pyramid": store.pyramid_report(period).await.expect("pyramid"),
+        "fcr": store.fcr_report(period).await.expect("fcr"),
+        "matrix": store.service_matrix(period).await.expect("matrix"),
+    })
+}
+
+/// Six days of cases: the reports read from roll-ups, from the cases, and from a mix of
+/// both (after changes the roll-ups have not caught up with) are the same, and the
+/// triggers mark exactly the days whose cases changed.
+async fn rollups_agree_with_the_cases(store: Store) {
+    let (store, clock) = fixed(store);
+    let team = store
+        .create_team(
+            &cli(),
+            NewTeam {
+                name: "汇总组".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("team");
+    let mut agents = Vec::new();
+    for email in ["r1@example.com", "r2@example.com"] {
+        agents.push(
+            store
+                .create_user(
+                    &cli(),
+                    NewUser {
+                        email: email.into(),
+                        name: None,
+                        role: Role::Agent,
+                        password: None,
+                        team_id: Some(team.id.clone()),
+                        locale: None,
+                    },
+                )
+                .await
+                .expect("agent"),
+        );
+    }
+    store
+        .create_sla_policy(
+            &cli(),
+            SlaPolicySpec {
+                name: "默认".into(),
+                rank: 1,
+                case_kind: None,
+                priority: None,
+                severity: None,
+                first_response_minutes: Some(30),
+                next_response_minutes: None,
+                resolution_minutes: Some(8 * 60),
+                warn_at_percent: None,
+                escalate_on_breach: Some(false),
+                active: None,
+            },
+        )
+        .await
+        .expect("policy");
+    let customer = person(&store, "汇总客户").await;
+    let first_day = T0.div_euclid(DAY) + 1;
+    let mut cases = Vec::new();
+    for day in 0..6i64 {
+        clock.advance((first_day + day) * DAY + 3 * 3_600_000 - store.now_ms());
+        for i in 0..3i64 {
+            let agent = &agents[(day + i) as usize % 2];
+            let kind = if i == 0 {
+                CaseKind::Complaint
+            } else {
+                CaseKind::Consultation
+            };
+            let mut new = new_case(&customer, kind, &format!("第{day}天 {i}"));
+            new.team_id = Some(team.id.clone());
+            new.assignee_id = Some(agent.id.clone());
+            let case = store
+                .create_case(&actor_of(agent), new)
+                .await
+                .expect("case");
+            if i == 0 {
+                store
+                    .record_complaint(
+                        &actor_of(agent),
+                        &case.id,
+                        NewComplaint {
+                            severity: if day % 2 == 0 {
+                                Severity::General
+                            } else {
+                                Severity::Serious
+                            },
+                            behaviour: Behaviour::AngryVenting,
+                            purpose: Purpose::Accusation,
+                            cause: Cause::Service,
+                            fault_side: None,
+                            fault_detail: Some(FaultDetail::Product),
+                            dissatisfaction: Dissatisfaction::Process,
+                            needs: None,
+                            key_points: "态度差".into(),
+                            validity: None,
+                            validity_reason: None,
+                            product: Some(format!("P-{}", day % 3)),
+                            reputation_risk: None,
+                            subject_user_id: None,
+                        },
+                    )
+                    .await
+                    .expect("complaint");
+            }
+            clock.advance((10 + 20 * i) * MINUTE);
+            if (day + i) % 4 != 3 {
+                store
+                    .add_message(
+                        &actor_of(agent),
+                        &case.id,
+                        message(MessageKind::Outbound, "您好"),
+                    )
+                    .await
+                    .expect("reply");
+            }
+            if i == 2 {
+                store
+                    .change_case_status(&actor_of(agent), &case.id, solved(), None)
+                    .await
+                    .expect("solve");
+                store
+                    .record_satisfaction(
+                        &actor_of(agent),
+                        &case.id,
+                        SatisfactionAnswer {
+                            score: 1 + day % 5,
+                            reason: None,
+                        },
+                    )
+                    .await
+                    .expect("csat");
+            }
+            cases.push(case);
+        }
+    }
+    clock.advance((first_day + 7) * DAY - store.now_ms());
+    let periods = [
+        // Whole days only.
+        Period {
+            since: first_day * DAY,
+            until: (first_day + 6) * DAY,
+        },
+        // Partial days at both edges, in UTC+8 terms.
+        Period {
+            since: first_day * DAY - 8 * 3_600_000 + 4 * 3_600_000,
+            until: (first_day + 4) * DAY + 3 * 3_600_000 + 30 * MINUTE,
+        },
+        // Inside one day.
+        Period {
+            since: (first_day + 2) * DAY + 3_600_000,
+            until: (first_day + 2) * DAY + 5 * 3_600_000,
+        },
+    ];
+    let mut live = Vec::new();
+    for period in periods {
+        live.push(all_reports(&store, period).await);
+    }
+    assert_eq!(live[0]["times"]["cases"], 18);
+    assert_eq!(live[0]["complaints"]["total"], 6);
+
+    let refreshed = store
+        .refresh_reports(std::time::Duration::from_secs(60))
+        .await
+        .expect("refresh");
+    assert_eq!(refreshed.remaining, 0);
+    assert!(refreshed.days >= 6, "every day with cases: {refreshed:?}");
+    for (period, live) in periods.iter().zip(&live) {
+        assert_eq!(&all_reports(&store, *period).await, live, "{period:?}");
+    }
+    let idle = store
+        .refresh_reports(std::time::Duration::from_secs(60))
+        .await
+        .expect("idle refresh");
+    assert_eq!(idle.days, 0, "nothing changed, nothing to do");
+
+    // Changes to cases of day 1: a solve (with its status change), a transfer and a
+    // purchase that counts as a repurchase after day 0's and day 1's complaints.
+    clock.advance(MINUTE);
+    store
+        .change_case_status(&actor_of(&agents[0]), &cases[4].id, solved(), None)
+        .await
+        .expect("late solve");
+    store
+        .transfer_case(
+            &actor_of(&agents[0]),
+            &cases[5].id,
+            NewTransfer {
+                team_id: None,
+                assignee_id: Some(agents[0].id.clone()),
+                reason: "换人".into(),
+            },
+            None,
+        )
+        .await
+        .expect("transfer");
+    let mixed: Vec<_> = {
+        let mut out = Vec::new();
+        for period in periods {
+            out.push(all_reports(&store, period).await);
+        }
+        out
+    };
+    assert_ne!(
+        mixed[0], live[0],
+        "the change shows at once, before any refresh"
+    );
+    let dirty = store
+        .refresh_reports(std::time::Duration::from_secs(60))
+        .await
+        .expect("refresh after changes");
+    assert_eq!(dirty.days, 1, "only day 1 changed");
+    for (period, mixed) in periods.iter().zip(&mixed) {
+        assert_eq!(&all_reports(&store, *period).await, mixed, "{period:?}");
+    }
+    store
+        .add_transaction(
+            &cli(),
+            &customer.id,
+            NewTransaction {
+                occurred_at: None,
+                method: "online".into(),
+                amount_cents: 100,
+                currency: None,
+                description: None,
+            },
+        )
+        .await
+        .expect("purchase");
+    let bought = all_reports(&store, periods[0]).await;
+    let marked = store
+        .refresh_reports(std::time::Duration::from_secs(60))
+        .await
+        .expect("refresh after purchase");
+    assert_eq!(marked.days, 6, "the days of the customer's six complaints");
+    assert_eq!(all_reports(&store, periods[0]).await, bought);
+    let unresolved = &bought["pyramid"]["repurchase"][2];
+    assert_eq!(unresolved["complaints"], 6);
+    assert_eq!(unresolved["repurchased"], 6);
+
+    // Rebuilding everything from the cases gives the same again.
+    store.invalidate_reports().await.expect("invalidate");
+    for period in periods {
+        let before = all_reports(&store, period).await;
+        store
+            .refresh_reports(std::time::Duration::from_secs(60))
+            .await
+            .expect("rebuild");
+        assert_eq!(all_reports(&store, period).await, before, "{period:?}");
     }
 }

@@ -13,7 +13,7 @@ use kefu_domain::complaints::{
 };
 use kefu_domain::sla::{ClockState, SlaMetric, SlaPolicySpec};
 use kefu_domain::{DomainError, Timestamp};
-use kefu_store::cases::{Case, StatusChange};
+use kefu_store::cases::{Case, NewTransfer, StatusChange};
 use kefu_store::complaints::NewComplaint;
 use kefu_store::sla::{NewCalendar, SlaClock, TeamCalendar};
 use kefu_store::users::NewTeam;
@@ -345,7 +345,8 @@ async fn clocks_follow_the_case(store: Store) {
 async fn team_hours_and_holidays_set_the_due_time(store: Store) {
     // Friday 2023-11-17 16:00 UTC.
     let friday_16 = 1_700_236_800_000;
-    let store = store.with_clock(FixedClock::new(friday_16));
+    let clock = FixedClock::new(friday_16);
+    let store = store.with_clock(clock.clone());
     let mut spec = office_hours();
     spec.holidays.push(Holiday {
         date: "2023-11-20".into(),
@@ -397,6 +398,43 @@ async fn team_hours_and_holidays_set_the_due_time(store: Store) {
     let case = store.create_case(&cli(), new).await.expect("case");
     // One hour on Friday, Monday is a holiday, one more hour on Tuesday: 10:00.
     let tuesday_10 = friday_16 + 4 * 24 * HOUR - 6 * HOUR;
+    assert_eq!(
+        clock_of(&clocks(&store, &case).await, SlaMetric::FirstResponse).due_at,
+        Some(Timestamp(tuesday_10))
+    );
+    // Half an hour used, then moved to a round-the-clock team: the other 90 minutes
+    // run on its calendar (none: 24×7), so the reply is due at 18:00 the same day.
+    let night = store
+        .create_team(
+            &cli(),
+            NewTeam {
+                name: "夜班".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("night team");
+    clock.advance(30 * MINUTE);
+    let move_to = |team: &str| NewTransfer {
+        team_id: Some(team.to_string()),
+        assignee_id: None,
+        reason: "转接".into(),
+    };
+    store
+        .transfer_case(&cli(), &case.id, move_to(&night.id), None)
+        .await
+        .expect("to the night team");
+    assert_eq!(
+        clock_of(&clocks(&store, &case).await, SlaMetric::FirstResponse).due_at,
+        Some(Timestamp(friday_16 + 2 * HOUR)),
+        "the clock follows the new team's calendar"
+    );
+    // Back at 17:00 with an hour used: the last hour is Tuesday 09:00–10:00.
+    clock.advance(30 * MINUTE);
+    store
+        .transfer_case(&cli(), &case.id, move_to(&team.id), None)
+        .await
+        .expect("back");
     assert_eq!(
         clock_of(&clocks(&store, &case).await, SlaMetric::FirstResponse).due_at,
         Some(Timestamp(tuesday_10))
