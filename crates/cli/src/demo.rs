@@ -2126,11 +2126,62 @@ impl<'a> Demo<'a> {
                     .await
                     .map_err(|e| context("opening a case", e))?;
                 if plan.kind == CaseKind::Complaint {
+                    let mut record = complaint_record(index, &plan.opening);
+                    // One complaint in five names the agent who served the customer.
+                    let named = index.is_multiple_of(5);
+                    if named {
+                        record.subject_user_id = Some(users[plan.assignee].id.clone());
+                    }
                     store
-                        .record_complaint(&actor, &case.id, complaint_record(index, &plan.opening))
+                        .record_complaint(&actor, &case.id, record)
                         .await
                         .map_err(|e| context("recording a complaint", e))?;
                     counts.complaints += 1;
+                    // Every complaint gets a promise (承诺) of a call back.
+                    store
+                        .add_promise(
+                            &actors[plan.assignee],
+                            &case.id,
+                            kefu_store::promises::NewPromise {
+                                description: "两个工作日内回电告知处理结果 / a call back with the outcome within two working days".into(),
+                                due_at: kefu_domain::Timestamp(store.now_ms() + 2 * 86_400_000),
+                                owner_id: None,
+                            },
+                        )
+                        .await
+                        .map_err(|e| context("making a promise", e))?;
+                    // Half the named agents appeal (申诉); a supervisor decides some.
+                    if named && index.is_multiple_of(2) {
+                        let appeal = store
+                            .file_appeal(
+                                &actors[plan.assignee],
+                                &case.id,
+                                kefu_store::complaints::NewAppeal {
+                                    statement: "客户要求的退款超出规定，我已按流程解释 / the refund asked for was outside policy, which I explained".into(),
+                                },
+                            )
+                            .await
+                            .map_err(|e| context("filing an appeal", e))?;
+                        if index % 4 != 0 {
+                            store
+                                .decide_appeal(
+                                    &Actor::cli(),
+                                    &appeal.id,
+                                    kefu_store::complaints::AppealDecision {
+                                        status: if index % 3 == 0 {
+                                            kefu_domain::complaints::AppealStatus::Upheld
+                                        } else {
+                                            kefu_domain::complaints::AppealStatus::Rejected
+                                        },
+                                        reason:
+                                            "已核对通话录音 / checked against the call recording"
+                                                .into(),
+                                    },
+                                )
+                                .await
+                                .map_err(|e| context("deciding an appeal", e))?;
+                        }
+                    }
                 }
                 case_ids.insert(index, case.id);
                 counts.cases += 1;
@@ -2174,6 +2225,29 @@ impl<'a> Demo<'a> {
                     close_complaint(store, &actors[actor], &id, case)
                         .await
                         .map_err(|e| context("closing a complaint", e))?;
+                    // Most call-back promises were kept; the rest show up as overdue.
+                    if case % 4 != 0 {
+                        for promise in store
+                            .case_promises(&id)
+                            .await
+                            .map_err(|e| context("reading promises", e))?
+                        {
+                            if promise.status == kefu_domain::complaints::PromiseStatus::Open {
+                                store
+                                    .settle_promise(
+                                        &actors[actor],
+                                        &promise.id,
+                                        kefu_store::promises::PromiseUpdate {
+                                            status: kefu_domain::complaints::PromiseStatus::Kept,
+                                            note: Some("已回电 / called back".into()),
+                                        },
+                                        None,
+                                    )
+                                    .await
+                                    .map_err(|e| context("keeping a promise", e))?;
+                            }
+                        }
+                    }
                 }
                 let current = store
                     .case(&id)

@@ -241,5 +241,45 @@ async fn demo_holds_the_whole_domain_and_is_repeatable() {
         .expect("read-only user");
     assert_eq!(readonly.role, kefu_domain::access::Role::Readonly);
     assert_eq!(store.teams().await.expect("teams").len(), 4);
+
+    // Complaint handling left its traces: promises kept and overdue, appeals awaiting a
+    // supervisor, and reports whose daily roll-ups are all built.
+    let page = kefu_store::page::PageRequest {
+        limit: Some(200),
+        cursor: None,
+    };
+    use kefu_domain::complaints::PromiseStatus;
+    use kefu_store::promises::PromiseFilter;
+    let kept = store
+        .promises(
+            &PromiseFilter {
+                status: Some(PromiseStatus::Kept),
+                ..Default::default()
+            },
+            &page,
+        )
+        .await
+        .expect("kept promises");
+    assert!(!kept.items.is_empty(), "kept promises");
+    let overdue = store
+        .promises(
+            &PromiseFilter {
+                overdue: true,
+                ..Default::default()
+            },
+            &page,
+        )
+        .await
+        .expect("overdue promises");
+    assert!(!overdue.items.is_empty(), "overdue promises");
+    assert!(
+        !store.pending_appeals().await.expect("appeals").is_empty(),
+        "appeals awaiting a decision"
+    );
+    let refresh = store
+        .refresh_reports(std::time::Duration::ZERO)
+        .await
+        .expect("refresh");
+    assert_eq!(refresh.days, 0, "the demo built every roll-up");
     store.close().await;
 }

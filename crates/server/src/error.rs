@@ -55,6 +55,8 @@ catalogue! {
     AlreadyPaused = "already_paused", CONFLICT, "The agent is already paused from routing.";
     NotPaused = "not_paused", CONFLICT, "The agent is not paused from routing.";
     AlreadyAcknowledged = "already_acknowledged", CONFLICT, "The stress flag was already acknowledged.";
+    RuleSetChanged = "rule_set_changed", CONFLICT, "Another version of the complaint rules was published since the one these rules were based on; reload and publish again.";
+    AppealDecided = "appeal_decided", CONFLICT, "The employee's appeal on this complaint was decided; a decision is final.";
     Conflict = "conflict", CONFLICT, "The change contradicts what is stored.";
     VersionMismatch = "version_mismatch", PRECONDITION_FAILED, "If-Match names an older version: reload and apply the change again.";
     PreconditionRequired = "precondition_required", PRECONDITION_REQUIRED, "The change needs If-Match or the expected current state (`from`), so concurrent changes cannot stack.";
@@ -166,6 +168,8 @@ impl From<StoreError> for ApiError {
                     "already_paused" => ErrorCode::AlreadyPaused,
                     "not_paused" => ErrorCode::NotPaused,
                     "already_acknowledged" => ErrorCode::AlreadyAcknowledged,
+                    "rule_set_changed" => ErrorCode::RuleSetChanged,
+                    "appeal_decided" => ErrorCode::AppealDecided,
                     _ => ErrorCode::Conflict,
                 };
                 ApiError {

@@ -241,6 +241,11 @@ pub struct NewRuleSet {
     pub rules: ComplaintRules,
     /// Why the rules changed.
     pub note: String,
+    /// The version these rules were edited from. When another version was published
+    /// since, publishing is refused (409 `rule_set_changed`) instead of silently
+    /// replacing rules the editor never saw.
+    #[serde(default)]
+    pub based_on_version: Option<i64>,
 }
 
 /// Filters for the complaint list.
@@ -1013,15 +1018,19 @@ impl Store {
             .await?;
         if let Some(row) = earlier {
             let status: String = row.get("status")?;
-            return Err(StoreError::conflict(
-                "duplicate",
-                None,
-                if status == AppealStatus::Pending.as_str() {
-                    "an appeal on this complaint is already awaiting a decision"
-                } else {
-                    "this appeal has been decided; a decision is final (one rule set for everyone)"
-                },
-            ));
+            return Err(if status == AppealStatus::Pending.as_str() {
+                StoreError::conflict(
+                    "duplicate",
+                    None,
+                    "an appeal on this complaint is already awaiting a decision",
+                )
+            } else {
+                StoreError::conflict(
+                    "appeal_decided",
+                    None,
+                    "your appeal on this complaint was decided; a decision is final",
+                )
+            });
         }
         let id = new_public_id();
         conn.execute(
@@ -1215,6 +1224,18 @@ impl Store {
         let note = required_text("note", &input.note, 2000)?;
         let mut conn = self.write().await?;
         let (current, before) = current_rules(&mut conn, now).await?;
+        let changed = |current: i64| {
+            StoreError::conflict(
+                "rule_set_changed",
+                Some("based_on_version"),
+                format!(
+                    "version {current} of the rules was published meanwhile; reload the rules and publish again"
+                ),
+            )
+        };
+        if input.based_on_version.is_some_and(|based| based != current) {
+            return Err(changed(current));
+        }
         let version = current + 1;
         conn.execute(
             q("INSERT INTO complaint_rule_sets (version, rules, note, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -1224,7 +1245,14 @@ impl Store {
                 .bind(actor.user_id)
                 .bind(now),
         )
-        .await?;
+        .await
+        .map_err(|error| match error {
+            // Another publish took this version number between our read and write.
+            StoreError::Conflict {
+                code: "duplicate", ..
+            } => changed(version),
+            other => other,
+        })?;
         audit::record(
             &mut conn,
             actor,

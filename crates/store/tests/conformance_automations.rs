@@ -165,6 +165,7 @@ async fn a_serious_complaint_rule_fires_and_explains_itself(store: Store) {
                     ..Default::default()
                 },
                 note: "交给自动化规则".into(),
+                based_on_version: None,
             },
         )
         .await

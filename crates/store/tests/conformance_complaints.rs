@@ -618,6 +618,7 @@ async fn rule_sets_are_versioned_and_kept_per_complaint(store: Store) {
                         ..ComplaintRules::default()
                     },
                     note: "bad".into(),
+                    based_on_version: None,
                 },
             )
             .await,
@@ -632,12 +633,27 @@ async fn rule_sets_are_versioned_and_kept_per_complaint(store: Store) {
                     ..ComplaintRules::default()
                 },
                 note: "一线权限提高到一千元".into(),
+                based_on_version: None,
             },
         )
         .await
         .expect("publish");
     assert_eq!(v2.version, 2);
     assert_eq!(v2.created_by.as_deref(), Some(admin.id.as_str()));
+    // Rules edited from version 1 would silently undo version 2: refused, nothing written.
+    expect_conflict(
+        store
+            .publish_rules(
+                &actor_of(&admin),
+                NewRuleSet {
+                    rules: ComplaintRules::default(),
+                    note: "从旧版本改".into(),
+                    based_on_version: Some(1),
+                },
+            )
+            .await,
+        "rule_set_changed",
+    );
     assert_eq!(store.complaint_rules().await.expect("rules").version, 2);
     let versions: Vec<i64> = store
         .rule_sets()
@@ -756,6 +772,7 @@ async fn automatic_escalation_on_the_textbook_conditions(store: Store) {
                     ..ComplaintRules::default()
                 },
                 note: "严重投诉先由一线处理".into(),
+                based_on_version: None,
             },
         )
         .await
@@ -1033,7 +1050,7 @@ async fn appeals_by_the_employee_named(store: Store) {
                 },
             )
             .await,
-        "duplicate",
+        "appeal_decided",
     );
     assert_eq!(
         store

@@ -49,6 +49,7 @@ kefu_testkit::conformance!(
     concurrent_case_numbers_are_unique,
     concurrent_claims_never_share_a_job,
     concurrent_lock_attempts_have_one_winner,
+    concurrent_rule_publishes_from_one_version_have_one_winner,
 );
 
 // The tests below make the race certain instead of likely on PostgreSQL: while the
@@ -579,4 +580,41 @@ async fn failed_writes_in_a_shared_commit_leave_the_others_whole(store: Store) {
         assert_eq!(audit.items.len(), 1);
     }
     let _ = taken;
+}
+
+async fn concurrent_rule_publishes_from_one_version_have_one_winner(store: Store) {
+    use kefu_domain::complaints::ComplaintRules;
+    use kefu_store::complaints::NewRuleSet;
+    let base = store.complaint_rules().await.expect("rules").version;
+    let results = race(&store, move |store, index| async move {
+        store
+            .publish_rules(
+                &cli(),
+                NewRuleSet {
+                    rules: ComplaintRules {
+                        agent_compensation_limit_cents: 10_000 + index as i64,
+                        ..ComplaintRules::default()
+                    },
+                    note: format!("editor {index}"),
+                    based_on_version: Some(base),
+                },
+            )
+            .await
+    })
+    .await;
+    assert_eq!(count_ok(&results), 1, "exactly one wins: {results:?}");
+    for result in results.iter().filter(|r| r.is_err()) {
+        match result {
+            Err(StoreError::Conflict {
+                code: "rule_set_changed",
+                ..
+            }) => {}
+            other => panic!("expected rule_set_changed, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.rule_sets().await.expect("versions").len() as i64,
+        base + 1,
+        "one new version, nothing half-written"
+    );
 }

@@ -543,6 +543,7 @@ async fn a_complaint_gets_the_targets_of_its_severity(store: Store) {
                     ..Default::default()
                 },
                 note: "由时限触发升级".into(),
+                based_on_version: None,
             },
         )
         .await
