@@ -1095,6 +1095,42 @@ impl<'a> Demo<'a> {
         // Deadlines that passed during the history are breaches now.
         store.sweep_sla().await?;
         store.sweep_promises().await?;
+        // Routing profiles for the agents (capacity, skills, who is on duty now), then
+        // the stress assessment that flags agents under strain to their supervisors.
+        const SKILLS: [&[&str]; 4] = [
+            &["english", "billing"],
+            &["粤语", "售后维修"],
+            &["english", "技术支持"],
+            &["billing", "投诉处理"],
+        ];
+        for (i, user) in users.iter().enumerate() {
+            if user.role != Role::Agent {
+                continue;
+            }
+            store
+                .set_agent_profile(
+                    &admin,
+                    &user.id,
+                    kefu_store::routing::AgentProfileInput {
+                        capacity: 15 + (i as i64 % 3) * 5,
+                        skills: SKILLS[i % SKILLS.len()]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect(),
+                    },
+                    None,
+                )
+                .await?;
+            let availability = match i % 4 {
+                0 | 1 => kefu_domain::routing::Availability::Available,
+                2 => kefu_domain::routing::Availability::Busy,
+                _ => kefu_domain::routing::Availability::Away,
+            };
+            store
+                .set_availability(&admin, &user.id, availability)
+                .await?;
+        }
+        store.sweep_stress().await?;
         // The reports' daily roll-ups, so the first report is already fast.
         store
             .refresh_reports(std::time::Duration::from_secs(600))

@@ -276,6 +276,18 @@ async fn demo_holds_the_whole_domain_and_is_repeatable() {
         !store.pending_appeals().await.expect("appeals").is_empty(),
         "appeals awaiting a decision"
     );
+    let teams = store.teams().await.expect("teams");
+    let mut profiled = 0;
+    for team in &teams {
+        profiled += store
+            .team_agents(&team.id)
+            .await
+            .expect("agents")
+            .iter()
+            .filter(|a| a.capacity > 0 && !a.skills.is_empty())
+            .count();
+    }
+    assert!(profiled >= 4, "agents have routing profiles: {profiled}");
     let refresh = store
         .refresh_reports(std::time::Duration::ZERO)
         .await
