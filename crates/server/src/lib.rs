@@ -23,7 +23,9 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use error::{ApiError, ErrorCode};
 use kefu_domain::access::Permission::*;
 use routes::routing;
-use routes::{admin, cases, complaints, customers, reports, satisfaction, system, timeline};
+use routes::{
+    admin, automations, cases, complaints, customers, reports, satisfaction, system, timeline,
+};
 use std::future::Future;
 use utoipa::OpenApi;
 
@@ -447,25 +449,25 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::GET,
             "/api/v1/automations",
             P(CasesRead),
-            get(reports::automations),
+            get(automations::automations),
         ),
         r(
             Method::POST,
             "/api/v1/automations",
             P(SettingsManage),
-            post(reports::create_automation),
+            post(automations::create_automation),
         ),
         r(
             Method::PUT,
             "/api/v1/automations/{id}",
             P(SettingsManage),
-            put(reports::update_automation),
+            put(automations::update_automation),
         ),
         r(
             Method::GET,
             "/api/v1/cases/{id}/automations",
             P(CasesRead),
-            get(reports::case_firings),
+            get(automations::case_firings),
         ),
         r(
             Method::GET,
@@ -760,8 +762,8 @@ pub async fn serve(
         satisfaction::survey, satisfaction::answer_survey,
         reports::complaints, reports::response_times, reports::pyramid,
         reports::first_contact_resolution, reports::service_matrix,
-        reports::automations, reports::create_automation, reports::update_automation,
-        reports::case_firings,
+        automations::automations, automations::create_automation, automations::update_automation,
+        automations::case_firings,
         routing::team_settings, routing::set_team_settings, routing::queue, routing::assign_next,
         routing::team_agents, routing::agent_profile, routing::set_agent_profile,
         routing::pause, routing::resume, routing::stress, routing::set_my_availability,

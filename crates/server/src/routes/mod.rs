@@ -1,6 +1,7 @@
 //! Handlers, one module per resource.
 
 pub mod admin;
+pub mod automations;
 pub mod cases;
 pub mod complaints;
 pub mod customers;
