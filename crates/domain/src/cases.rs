@@ -1,7 +1,7 @@
 //! Cases (工单): every request a customer brings, of the kinds the textbooks name, with
 //! their service classification, status machine and priority.
 
-use crate::{DomainError, Labelled};
+use crate::DomainError;
 
 labelled_enum! {
     /// What the customer came for.
@@ -78,16 +78,12 @@ impl CaseStatus {
         if self.allowed_next().contains(&to) {
             Ok(to)
         } else {
-            Err(DomainError::TransitionNotAllowed {
-                field: "status",
-                from: self.as_str().to_string(),
-                to: to.as_str().to_string(),
-                allowed: self
-                    .allowed_next()
-                    .iter()
-                    .map(|s| s.as_str().to_string())
-                    .collect(),
-            })
+            Err(DomainError::transition_refused(
+                "status",
+                self,
+                to,
+                self.allowed_next(),
+            ))
         }
     }
 
@@ -159,6 +155,7 @@ labelled_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Labelled;
 
     #[test]
     fn final_statuses_have_no_way_out() {

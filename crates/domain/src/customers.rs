@@ -1,7 +1,7 @@
 //! The customer archive (客户档案): classifications, the lifecycle and its cards, lead
 //! sources, the qualification matrix and where each piece of information came from.
 
-use crate::{DomainError, Labelled};
+use crate::DomainError;
 use serde::{Deserialize, Serialize};
 
 labelled_enum! {
@@ -66,16 +66,12 @@ impl LifecycleState {
         if self.allowed_next().contains(&to) {
             Ok(to)
         } else {
-            Err(DomainError::TransitionNotAllowed {
-                field: "to",
-                from: self.as_str().to_string(),
-                to: to.as_str().to_string(),
-                allowed: self
-                    .allowed_next()
-                    .iter()
-                    .map(|s| s.as_str().to_string())
-                    .collect(),
-            })
+            Err(DomainError::transition_refused(
+                "to",
+                self,
+                to,
+                self.allowed_next(),
+            ))
         }
     }
 
@@ -392,6 +388,7 @@ pub fn custom_field_key(key: &str) -> Result<String, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Labelled;
 
     #[test]
     fn every_lifecycle_pair_is_decided_once() {

@@ -1086,16 +1086,17 @@ impl Store {
         let mut conn = self.write().await?;
         let before = load_appeal(&mut conn, appeal_id).await?;
         if before.status != AppealStatus::Pending || input.status == AppealStatus::Pending {
-            return Err(DomainError::TransitionNotAllowed {
-                field: "status",
-                from: before.status.as_str().into(),
-                to: input.status.as_str().into(),
-                allowed: if before.status == AppealStatus::Pending {
-                    vec!["upheld".into(), "rejected".into()]
-                } else {
-                    Vec::new()
-                },
-            }
+            let allowed: &[AppealStatus] = if before.status == AppealStatus::Pending {
+                &[AppealStatus::Upheld, AppealStatus::Rejected]
+            } else {
+                &[]
+            };
+            return Err(DomainError::transition_refused(
+                "status",
+                before.status,
+                input.status,
+                allowed,
+            )
             .into());
         }
         let employee = any_user_key(&mut conn, &before.employee_id).await?;
