@@ -3,6 +3,7 @@
 
 mod backup;
 mod bench;
+mod bot;
 mod config;
 mod demo;
 mod export;
@@ -57,6 +58,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measures the HTTP API under load on loopback.
     Bench(bench::BenchArgs),
+    /// The bot's models: evaluate and train.
+    #[command(subcommand)]
+    Bot(bot::BotCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -285,6 +289,7 @@ async fn run(cli: Cli) -> CliResult<()> {
             result.map(|summary| println!("{summary}"))
         }
         Command::Bench(args) => bench::run(&config, args).await,
+        Command::Bot(command) => tokio::task::block_in_place(|| bot::run(command)),
     }
 }
 

@@ -1,0 +1,216 @@
+//! `kefu bot eval` and `kefu bot bench` through the real binary: the three tasks, the JSON
+//! report's fields, lines that are not examples, and input it cannot use at all.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kefu(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("KEFU_DATABASE_URL")
+        .env_remove("KEFU_DATA_DIR")
+        .env_remove("KEFU_CONFIG")
+        .env("KEFU_LOG", "warn")
+        .output()
+        .expect("run kefu")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, lines: &[&str]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    path.display().to_string()
+}
+
+fn json(output: &Output) -> Value {
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+fn repo_file(path: &str) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.join(path).display().to_string()
+}
+
+#[test]
+fn intent_eval_trains_on_the_given_examples() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let train = write(
+        dir.path(),
+        "train.jsonl",
+        &[
+            r#"{"text":"where is my card","intent":"card_arrival"}"#,
+            r#"{"text":"my card has not arrived yet","intent":"card_arrival"}"#,
+            r#"{"text":"card still not here","intent":"card_arrival"}"#,
+            r#"{"text":"how do I top up","intent":"top_up"}"#,
+            r#"{"text":"add money to my account","intent":"top_up"}"#,
+            r#"{"text":"top-up by bank transfer","intent":"top_up"}"#,
+        ],
+    );
+    let test = write(
+        dir.path(),
+        "test.jsonl",
+        &[
+            r#"{"text":"has my card arrived?","intent":"card_arrival"}"#,
+            r#"{"text":"I want to top up my account","intent":"top_up"}"#,
+            "not json at all",
+            r#"{"text":"missing the intent"}"#,
+        ],
+    );
+    let report = json(&kefu(
+        dir.path(),
+        &[
+            "bot", "eval", "--task", "intent", &test, "--train", &train, "--json",
+        ],
+    ));
+    assert_eq!(report["task"], "intent");
+    assert_eq!(report["examples"], 2);
+    assert_eq!(report["accuracy"], 1.0, "{report}");
+    assert_eq!(report["macro_f1"], 1.0);
+    assert!(report["p50_ms"].as_f64().is_some() && report["p99_ms"].as_f64().is_some());
+    assert!(report.get("hit_at_1").is_none());
+    let skipped = report["skipped"].as_array().expect("skipped lines");
+    assert_eq!(skipped.len(), 2, "{report}");
+    assert!(
+        skipped[0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("test.jsonl:3")
+    );
+
+    // Text output says the same.
+    let output = kefu(
+        dir.path(),
+        &["bot", "eval", "--task", "intent", &test, "--train", &train],
+    );
+    assert!(output.status.success());
+    let out = text(&output.stdout);
+    assert!(
+        out.contains("accuracy  1.0000") && out.contains("skipped   2 lines"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sentiment_eval_uses_the_shipped_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = repo_file("crates/bot/data/eval/cs_sentiment_zh.jsonl");
+    let report = json(&kefu(
+        dir.path(),
+        &["bot", "eval", "--task", "sentiment", &file, "--json"],
+    ));
+    assert_eq!(report["examples"], 60);
+    assert!(
+        report["accuracy"].as_f64().unwrap_or_default() >= 0.85,
+        "{report}"
+    );
+}
+
+#[test]
+fn faq_eval_reports_hits_and_reciprocal_rank() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kb = write(
+        dir.path(),
+        "kb.jsonl",
+        &[
+            r#"{"id":"refund","question":"退款多久到账","answer":"1-3个工作日"}"#,
+            r#"{"id":"refund","question":"How long does a refund take?"}"#,
+            r#"{"id":"invoice","question":"怎么开发票"}"#,
+            r#"{"id":"password","question":"忘记密码怎么办"}"#,
+        ],
+    );
+    let queries = write(
+        dir.path(),
+        "q.jsonl",
+        &[
+            r#"{"text":"退款什麼時候到賬","gold":["refund"]}"#,
+            r#"{"text":"when will my refund arrive","gold":["refund"]}"#,
+            r#"{"text":"我要开发票","gold":["invoice"]}"#,
+            r#"{"text":"密码忘了","gold":["password"]}"#,
+        ],
+    );
+    let report = json(&kefu(
+        dir.path(),
+        &[
+            "bot", "eval", "--task", "faq", &queries, "--kb", &kb, "--json",
+        ],
+    ));
+    assert_eq!(report["examples"], 4);
+    assert_eq!(report["hit_at_1"], 1.0, "{report}");
+    assert_eq!(report["hit_at_5"], 1.0);
+    assert_eq!(report["mrr"], 1.0);
+    assert!(report.get("accuracy").is_none());
+}
+
+#[test]
+fn unusable_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = write(dir.path(), "garbage.jsonl", &["\u{0}\u{1}", "{", "[1,2]"]);
+    let output = kefu(
+        dir.path(),
+        &["bot", "eval", "--task", "sentiment", &garbage],
+    );
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("has no usable lines") && err.contains("garbage.jsonl:1"),
+        "{err}"
+    );
+
+    let output = kefu(dir.path(), &["bot", "eval", "--task", "faq", &garbage]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--kb"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = kefu(
+        dir.path(),
+        &["bot", "eval", "--task", "intent", "/no/such/file"],
+    );
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("cannot read /no/such/file"));
+}
+
+#[test]
+fn bench_reports_latency_throughput_and_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = json(&kefu(
+        dir.path(),
+        &[
+            "bot",
+            "bench",
+            "--entries",
+            "300",
+            "--messages",
+            "200",
+            "--json",
+        ],
+    ));
+    assert_eq!(report["entries"], 300);
+    assert_eq!(report["messages"], 200);
+    for key in [
+        "p50_ms",
+        "p99_ms",
+        "answers_per_s",
+        "bot_memory_mb",
+        "build_s",
+    ] {
+        assert!(report[key].as_f64().is_some(), "{key}: {report}");
+    }
+    let outcomes = report["outcomes"].as_object().expect("outcomes");
+    let total: u64 = outcomes.values().filter_map(Value::as_u64).sum();
+    assert_eq!(total, 200);
+    // A fifth of the messages ask what the knowledge base does not cover.
+    assert!(
+        outcomes.get("Handoff").and_then(Value::as_u64).unwrap_or(0) >= 40,
+        "{report}"
+    );
+}
