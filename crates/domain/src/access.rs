@@ -34,6 +34,9 @@ labelled_enum! {
         ComplaintsReview = "complaints:review", "Decide appeals on complaints", "审核投诉申诉";
         NotificationsOwn = "notifications:own", "Read and dismiss one's own notifications", "查看本人通知";
         ReportsRead = "reports:read", "Read reports", "查看报表";
+        KbRead = "kb:read", "Read the knowledge base", "查看知识库";
+        KbWrite = "kb:write", "Edit the knowledge base", "编辑知识库";
+        BotUse = "bot:use", "Talk to the bot (for chat channels)", "使用智能客服";
     }
 }
 
@@ -54,10 +57,12 @@ impl Role {
                     | TeamsRead
                     | TokensManage
                     | NotificationsOwn
+                    | KbRead
+                    | BotUse
             ),
             Role::Readonly => matches!(
                 permission,
-                CustomersRead | CasesRead | TimelineRead | TeamsRead | NotificationsOwn
+                CustomersRead | CasesRead | TimelineRead | TeamsRead | NotificationsOwn | KbRead
             ),
         }
     }

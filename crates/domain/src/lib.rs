@@ -14,6 +14,7 @@ pub mod cases;
 pub mod complaints;
 pub mod contacts;
 pub mod customers;
+pub mod kb;
 pub mod routing;
 pub mod sla;
 pub mod text;

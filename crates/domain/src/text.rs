@@ -28,6 +28,31 @@ pub fn search_key(text: &str) -> String {
     fold_width(text).to_lowercase()
 }
 
+/// Whether a character is a Chinese character (CJK unified ideographs and extensions).
+pub fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2EBEF | 0x30000..=0x3134F)
+}
+
+/// The language a text is mostly written in: `zh` when Chinese characters are at least a
+/// fifth of its letters, `en` otherwise (also for text without letters).
+pub fn language_of(text: &str) -> &'static str {
+    let (mut han, mut letters) = (0usize, 0usize);
+    for c in text.chars() {
+        if is_han(c) {
+            han += 1;
+            letters += 1;
+        } else if c.is_alphabetic() {
+            letters += 1;
+        }
+    }
+    if letters > 0 && han * 5 >= letters {
+        "zh"
+    } else {
+        "en"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

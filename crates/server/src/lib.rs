@@ -24,7 +24,7 @@ use error::{ApiError, ErrorCode};
 use kefu_domain::access::Permission::*;
 use routes::routing;
 use routes::{
-    admin, automations, cases, complaints, customers, reports, satisfaction, system, timeline,
+    admin, automations, cases, complaints, customers, kb, reports, satisfaction, system, timeline,
 };
 use std::future::Future;
 use utoipa::OpenApi;
@@ -447,6 +447,60 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::GET,
+            "/api/v1/kb/entries",
+            P(KbRead),
+            get(kb::entries),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/kb/entries",
+            P(KbWrite),
+            post(kb::create_entry),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/kb/entries/{id}",
+            P(KbRead),
+            get(kb::entry),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/kb/entries/{id}",
+            P(KbWrite),
+            patch(kb::update_entry),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/kb/entries/{id}/versions",
+            P(KbRead),
+            get(kb::versions),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/bot/settings",
+            P(KbRead),
+            get(kb::settings),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/bot/settings",
+            P(SettingsManage),
+            put(kb::set_settings),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/bot/unanswered",
+            P(KbRead),
+            get(kb::unanswered),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/bot/messages",
+            P(BotUse),
+            post(kb::message),
+        ),
+        r(
+            Method::GET,
             "/api/v1/automations",
             P(CasesRead),
             get(automations::automations),
@@ -764,6 +818,8 @@ pub async fn serve(
         reports::first_contact_resolution, reports::service_matrix,
         automations::automations, automations::create_automation, automations::update_automation,
         automations::case_firings,
+        kb::entries, kb::create_entry, kb::entry, kb::update_entry, kb::versions,
+        kb::settings, kb::set_settings, kb::unanswered, kb::message,
         routing::team_settings, routing::set_team_settings, routing::queue, routing::assign_next,
         routing::team_agents, routing::agent_profile, routing::set_agent_profile,
         routing::pause, routing::resume, routing::stress, routing::set_my_availability,
@@ -777,6 +833,7 @@ pub async fn serve(
         (name = "cases", description = "Cases (工单)"),
         (name = "timeline", description = "Touchpoints (接触点)"),
         (name = "audit", description = "The audit log"),
+        (name = "kb", description = "The knowledge base (知识库) and the bot (智能客服): entries with similar questions and versions, thresholds, unanswered questions, the bot's replies"),
         (name = "automations", description = "Automation rules (自动化规则): when an event and conditions, then actions"),
         (name = "reports", description = "Reports (报表) as JSON for charts"),
         (name = "satisfaction", description = "Follow-ups (回访) and satisfaction (满意度): CSAT requests and answers"),

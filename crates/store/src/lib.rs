@@ -16,6 +16,7 @@ mod db;
 pub mod idempotency;
 pub mod import;
 pub mod jobs;
+pub mod kb;
 mod migrate;
 pub mod page;
 pub mod promises;

@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_appeal_outcomes.sql"),
         postgres: include_str!("../migrations/postgres/0008_appeal_outcomes.sql"),
     },
+    Migration {
+        version: 9,
+        name: "knowledge_base",
+        sqlite: include_str!("../migrations/sqlite/0009_knowledge_base.sql"),
+        postgres: include_str!("../migrations/postgres/0009_knowledge_base.sql"),
+    },
 ];
 
 /// `NNNN_name` of every migration, in order; the test compares it with the folders.
@@ -74,6 +80,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0006_automations",
     "0007_report_rollups",
     "0008_appeal_outcomes",
+    "0009_knowledge_base",
 ];
 
 /// What `migrate` did.

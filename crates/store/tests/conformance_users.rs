@@ -610,7 +610,9 @@ async fn api_tokens_never_exceed_the_role(store: Store) {
             TimelineWrite,
             TeamsRead,
             TokensManage,
-            NotificationsOwn
+            NotificationsOwn,
+            KbRead,
+            BotUse
         ]
     );
     assert_eq!(created.token.name, "ci");
@@ -707,7 +709,8 @@ async fn api_tokens_never_exceed_the_role(store: Store) {
             CasesRead,
             TimelineRead,
             TeamsRead,
-            NotificationsOwn
+            NotificationsOwn,
+            KbRead
         ]
     );
 

@@ -5,6 +5,7 @@ pub mod automations;
 pub mod cases;
 pub mod complaints;
 pub mod customers;
+pub mod kb;
 pub mod reports;
 pub mod routing;
 pub mod satisfaction;

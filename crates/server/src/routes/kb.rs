@@ -1,0 +1,197 @@
+//! The knowledge base (知识库) and the bot (智能客服) over HTTP: entries and their
+//! versions, the bot's thresholds, the questions it could not answer, and the bot itself
+//! for text channels (`POST /api/v1/bot/messages`).
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{JsonBody, Params, if_match, with_etag};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Extension, Json};
+use kefu_domain::kb::{KbKind, KbLanguage, KbStatus};
+use kefu_store::kb::*;
+use kefu_store::page::{Page, PageRequest};
+use kefu_store::users::Principal;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KbQuery {
+    pub status: Option<KbStatus>,
+    pub kind: Option<KbKind>,
+    pub language: Option<KbLanguage>,
+    pub category: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Knowledge-base entries, oldest first.
+#[utoipa::path(get, path = "/api/v1/kb/entries", tag = "kb", params(KbQuery), responses((status = 200, body = Page<KbEntry>)))]
+pub async fn entries(
+    State(state): State<AppState>,
+    Params(query): Params<KbQuery>,
+) -> ApiResult<Json<Page<KbEntry>>> {
+    let filter = KbFilter {
+        status: query.status,
+        kind: query.kind,
+        language: query.language,
+        category: query.category,
+    };
+    let page = PageRequest {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    Ok(Json(state.store.kb_entries(&filter, &page).await?))
+}
+
+/// Adds an entry: `{"question", "similar": […], "answer"}` at least; a draft unless
+/// `status` says otherwise, its language read from the question unless given.
+#[utoipa::path(post, path = "/api/v1/kb/entries", tag = "kb", request_body = NewKbEntry,
+    responses((status = 201, body = KbEntry), (status = 422, body = ErrorBody)))]
+pub async fn create_entry(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: JsonBody<NewKbEntry>,
+) -> ApiResult<Response> {
+    let entry = state
+        .store
+        .create_kb_entry(&principal.actor(), body.value)
+        .await?;
+    Ok(with_etag(StatusCode::CREATED, entry.version, &entry))
+}
+
+#[utoipa::path(get, path = "/api/v1/kb/entries/{id}", tag = "kb", params(("id" = String, Path)),
+    responses((status = 200, body = KbEntry), (status = 404, body = ErrorBody)))]
+pub async fn entry(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let entry = state.store.kb_entry(&id).await?;
+    Ok(with_etag(StatusCode::OK, entry.version, &entry))
+}
+
+/// Changes an entry (fields left out stay); every change is a new version. Send
+/// `If-Match` with the version you read.
+#[utoipa::path(patch, path = "/api/v1/kb/entries/{id}", tag = "kb", request_body = KbEntryPatch, params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = KbEntry), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_entry(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: JsonBody<KbEntryPatch>,
+) -> ApiResult<Response> {
+    let expected = if_match(&headers)?;
+    let entry = state
+        .store
+        .update_kb_entry(&principal.actor(), &id, body.value, expected)
+        .await?;
+    Ok(with_etag(StatusCode::OK, entry.version, &entry))
+}
+
+/// Every saved version of an entry, newest first.
+#[utoipa::path(get, path = "/api/v1/kb/entries/{id}/versions", tag = "kb", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<KbVersion>), (status = 404, body = ErrorBody)))]
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<KbVersion>>> {
+    Ok(Json(state.store.kb_entry_versions(&id).await?))
+}
+
+/// The bot's thresholds.
+#[utoipa::path(get, path = "/api/v1/bot/settings", tag = "kb", responses((status = 200, body = BotSettings)))]
+pub async fn settings(State(state): State<AppState>) -> ApiResult<Response> {
+    let settings = state.store.bot_settings().await?;
+    Ok(with_etag(StatusCode::OK, settings.version, &settings))
+}
+
+/// Sets the bot's thresholds: `{"answer_threshold", "clarify_threshold"}`, each 0–1.
+#[utoipa::path(put, path = "/api/v1/bot/settings", tag = "kb", request_body = BotSettings, params(("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = BotSettings), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_settings(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: JsonBody<BotSettings>,
+) -> ApiResult<Response> {
+    let expected = if_match(&headers)?;
+    let settings = state
+        .store
+        .set_bot_settings(&principal.actor(), body.value, expected)
+        .await?;
+    Ok(with_etag(StatusCode::OK, settings.version, &settings))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UnansweredQuery {
+    /// At most this many (1–500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Questions the bot could not answer, most asked first: what the knowledge base lacks.
+#[utoipa::path(get, path = "/api/v1/bot/unanswered", tag = "kb", params(UnansweredQuery), responses((status = 200, body = Vec<Unanswered>)))]
+pub async fn unanswered(
+    State(state): State<AppState>,
+    Params(query): Params<UnansweredQuery>,
+) -> ApiResult<Json<Vec<Unanswered>>> {
+    Ok(Json(
+        state.store.unanswered(query.limit.unwrap_or(50)).await?,
+    ))
+}
+
+/// A customer's message to the bot.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotMessage {
+    /// What the customer wrote (at most 2,000 characters are read).
+    pub text: String,
+    /// Clarifying questions the bot has already asked in a row in this conversation.
+    #[serde(default)]
+    pub clarifications: u32,
+    /// Earlier messages from this customer about the same matter.
+    #[serde(default)]
+    pub earlier_contacts: u32,
+}
+
+/// The bot's reply to one message: `outcome` is `answer`, `clarify` (the top 3 questions
+/// in `text` and `matches`), `handoff` (with `handoff_reason`), `small_talk` or
+/// `no_text`; with the intent, the confidence, the sentiment and the rules that fired,
+/// for the person who takes over. Questions handed over for want of an answer are
+/// counted in `/api/v1/bot/unanswered`.
+#[utoipa::path(post, path = "/api/v1/bot/messages", tag = "kb", request_body = BotMessage,
+    responses((status = 200, description = "The bot's reply", body = Object), (status = 422, body = ErrorBody)))]
+pub async fn message(
+    State(state): State<AppState>,
+    body: JsonBody<BotMessage>,
+) -> ApiResult<Json<kefu_bot::bot::Reply>> {
+    let message = body.value;
+    let bot = state.bot().await?;
+    let text = message.text.clone();
+    let reply = tokio::task::spawn_blocking(move || {
+        bot.respond(
+            &text,
+            kefu_bot::bot::Conversation {
+                clarifications: message.clarifications,
+                earlier_contacts: message.earlier_contacts,
+            },
+        )
+    })
+    .await
+    .map_err(crate::error::ApiError::internal)?;
+    if reply.handoff_reason == Some(kefu_bot::bot::HandoffReason::NotUnderstood) {
+        let normalized = kefu_bot::normalize::normalize(&message.text);
+        state
+            .store
+            .record_unanswered(
+                &normalized,
+                &message.text,
+                reply.language,
+                reply.matches.first().map(|m| m.id.as_str()),
+                f64::from(reply.confidence),
+            )
+            .await?;
+    }
+    Ok(Json(reply))
+}

@@ -1,0 +1,190 @@
+//! The knowledge base and the bot over HTTP, on SQLite and PostgreSQL: who may edit,
+//! versions and If-Match, and the bot answering, asking and handing over from the
+//! published entries — with unanswered questions counted for the admins.
+
+mod common;
+
+use axum::http::Method;
+use common::*;
+use kefu_domain::access::Role;
+use kefu_store::Store;
+use serde_json::json;
+
+kefu_testkit::conformance!(knowledge_base_and_bot);
+
+async fn knowledge_base_and_bot(store: Store) {
+    let app = TestApp::new(store);
+    let admin = app.admin().await;
+    let (_, agent) = app.user(Role::Agent).await;
+    let (_, readonly) = app.user(Role::Readonly).await;
+
+    // Agents read the knowledge base but do not edit it.
+    let entry = json!({
+        "question": "退款多久到账",
+        "similar": ["退款什么时候到", "How long does a refund take?"],
+        "answer": "退款在 1-3 个工作日内原路退回。",
+        "category": "售后",
+    });
+    app.post("/api/v1/kb/entries", &agent, entry.clone())
+        .await
+        .assert_error(403, "forbidden");
+    app.send(
+        Req::new(Method::POST, "/api/v1/kb/entries")
+            .bearer(&admin)
+            .raw_json("{\"question\": "),
+    )
+    .await
+    .assert_error(400, "malformed_json");
+    app.post(
+        "/api/v1/kb/entries",
+        &admin,
+        json!({"question": "q", "answer": ""}),
+    )
+    .await
+    .assert_field_error(422, "invalid_field", "answer");
+
+    let created = app.post("/api/v1/kb/entries", &admin, entry).await;
+    let id = created.id();
+    assert_eq!(created.json["status"], "draft");
+    assert_eq!(created.json["language"], "zh");
+    assert_eq!(created.header("etag"), "\"1\"");
+
+    // Drafts do not reach the bot.
+    let reply = app
+        .post(
+            "/api/v1/bot/messages",
+            &agent,
+            json!({"text": "退款多久能到账"}),
+        )
+        .await;
+    assert_eq!(reply.ok(200)["outcome"], "handoff", "{:?}", reply.json);
+    assert_eq!(reply.json["handoff_reason"], "not_understood");
+
+    // Publishing with a stale version is refused; with the right one it is version 2.
+    app.send(
+        Req::new(Method::PATCH, &format!("/api/v1/kb/entries/{id}"))
+            .bearer(&admin)
+            .header("If-Match", "\"7\"")
+            .json(&json!({"status": "published"})),
+    )
+    .await
+    .assert_error(412, "version_mismatch");
+    let published = app
+        .send(
+            Req::new(Method::PATCH, &format!("/api/v1/kb/entries/{id}"))
+                .bearer(&admin)
+                .header("If-Match", "\"1\"")
+                .json(&json!({"status": "published"})),
+        )
+        .await;
+    assert_eq!(published.ok(200)["version"], 2);
+    let versions = app
+        .get(&format!("/api/v1/kb/entries/{id}/versions"), &readonly)
+        .await;
+    assert_eq!(versions.ok(200).as_array().map(Vec::len), Some(2));
+
+    // The bot answers from the published entry, in the customer's language, also when
+    // asked in Traditional characters.
+    for text in ["退款多久能到賬？", "how long does a refund take"] {
+        let reply = app
+            .post("/api/v1/bot/messages", &agent, json!({"text": text}))
+            .await;
+        let body = reply.ok(200);
+        assert_eq!(body["outcome"], "answer", "{text}: {body}");
+        assert_eq!(body["entry_id"], id.as_str());
+        assert_eq!(body["text"], "退款在 1-3 个工作日内原路退回。");
+        assert!(body["confidence"].as_f64().unwrap_or_default() >= 0.75);
+    }
+
+    // Anger hands over at once, with the rules that fired.
+    let reply = app
+        .post(
+            "/api/v1/bot/messages",
+            &agent,
+            json!({"text": "你们就是骗子，再不退款我就去12315投诉！"}),
+        )
+        .await;
+    let body = reply.ok(200);
+    assert_eq!(body["outcome"], "handoff");
+    assert_eq!(body["handoff_reason"], "angry");
+    assert_eq!(body["sentiment"]["label"], "angry");
+    let rules: Vec<&str> = body["sentiment"]["rules"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|h| h["rule"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        rules.contains(&"escalation") && rules.contains(&"anger_words"),
+        "{body}"
+    );
+
+    // Bad input gets a clear outcome or a clear error, never a 500.
+    let reply = app
+        .post(
+            "/api/v1/bot/messages",
+            &agent,
+            json!({"text": "\u{1}🙂？？"}),
+        )
+        .await;
+    assert_eq!(reply.ok(200)["outcome"], "no_text");
+    app.post("/api/v1/bot/messages", &agent, json!({"text": "a\u{0}b"}))
+        .await
+        .assert_field_error(422, "invalid_field", "text");
+    app.post("/api/v1/bot/messages", &agent, json!({"text": 5}))
+        .await
+        .assert_error(422, "invalid_body");
+    let huge = "退款".repeat(200_000);
+    app.post("/api/v1/bot/messages", &agent, json!({"text": huge}))
+        .await
+        .assert_error(413, "payload_too_large");
+
+    // What the bot could not answer is counted, grouped by its words.
+    for _ in 0..2 {
+        app.post(
+            "/api/v1/bot/messages",
+            &agent,
+            json!({"text": "你们周末几点开门"}),
+        )
+        .await
+        .ok(200);
+    }
+    let unanswered = app.get("/api/v1/bot/unanswered", &readonly).await;
+    let list = unanswered.ok(200).as_array().cloned().unwrap_or_default();
+    let hours = list
+        .iter()
+        .find(|u| u["example"] == "你们周末几点开门")
+        .expect("counted");
+    assert_eq!(hours["times"], 2);
+
+    // Thresholds: only settings managers change them; a stricter answer threshold turns
+    // the same message into a clarifying question or a handoff.
+    app.send(
+        Req::new(Method::PUT, "/api/v1/bot/settings")
+            .bearer(&agent)
+            .json(&json!({"answer_threshold": 0.9, "clarify_threshold": 0.3})),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.send(
+        Req::new(Method::PUT, "/api/v1/bot/settings")
+            .bearer(&admin)
+            .json(&json!({"answer_threshold": 2, "clarify_threshold": 0.3})),
+    )
+    .await
+    .assert_field_error(422, "invalid_field", "answer_threshold");
+    let set = app
+        .send(
+            Req::new(Method::PUT, "/api/v1/bot/settings")
+                .bearer(&admin)
+                .json(&json!({"answer_threshold": 1.0, "clarify_threshold": 0.0})),
+        )
+        .await;
+    assert_eq!(set.ok(200)["version"], 1);
+    let reply = app
+        .post(
+            "/api/v1/bot/messages",
+            &agent,
+            json!({"text": "退款多久能到账"}),
+        )
+        .await;
+    assert_eq!(reply.ok(200)["outcome"], "clarify", "{:?}", reply.json);
+}
