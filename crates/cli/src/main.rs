@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod export;
 mod import;
+mod kb;
 
 use clap::{Parser, Subcommand};
 use config::{Config, Settings};
@@ -61,6 +62,9 @@ enum Command {
     /// The bot's models: evaluate and train.
     #[command(subcommand)]
     Bot(bot::BotCommand),
+    /// The knowledge base (知识库): import entries.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,6 +294,12 @@ async fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Bench(args) => bench::run(&config, args).await,
         Command::Bot(command) => tokio::task::block_in_place(|| bot::run(command)),
+        Command::Kb(command) => {
+            let store = open(&config).await?;
+            let result = kb::run(&store, command).await;
+            store.close().await;
+            result
+        }
     }
 }
 

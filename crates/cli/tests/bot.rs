@@ -214,3 +214,45 @@ fn bench_reports_latency_throughput_and_memory() {
         "{report}"
     );
 }
+
+#[test]
+fn kb_import_keeps_good_rows_and_names_bad_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = write(
+        dir.path(),
+        "kb.csv",
+        &[
+            "question,answer,similar,category,status",
+            "退款多久到账,1-3 个工作日原路退回,退款什么时候到|How long does a refund take?,售后,",
+            "怎么开发票,订单页点击申请开票,,发票,draft",
+            ",没有问题的答案,,,",
+            "坏状态,答案,,,maybe",
+        ],
+    );
+    let output = kefu(dir.path(), &["kb", "import", &csv, "--publish"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("imported 2 entries, 2 rows refused"));
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("kb.csv:4: question") && err.contains("kb.csv:5: status"),
+        "{err}"
+    );
+
+    let jsonl = write(
+        dir.path(),
+        "kb.jsonl",
+        &[
+            r#"{"question":"Where is my parcel?","answer":"Track it in the app.","similar":["track my order"],"status":"published"}"#,
+            r#"{"question":"no answer"}"#,
+            "not json",
+        ],
+    );
+    let output = kefu(dir.path(), &["kb", "import", &jsonl]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("imported 1 entries, 2 rows refused"));
+
+    let nothing = write(dir.path(), "bad.jsonl", &["{}", "[]"]);
+    let output = kefu(dir.path(), &["kb", "import", &nothing]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("no entry was imported"));
+}
