@@ -447,6 +447,12 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::GET,
+            "/api/v1/cases/{id}/sentiment",
+            P(CasesRead),
+            get(cases::sentiment),
+        ),
+        r(
+            Method::GET,
             "/api/v1/kb/entries",
             P(KbRead),
             get(kb::entries),
@@ -797,7 +803,7 @@ pub async fn serve(
         customers::custom_fields, customers::define_custom_field,
         cases::list, cases::create, cases::get, cases::update, cases::messages, cases::add_message,
         cases::transitions, cases::transition, cases::transfers, cases::transfer, cases::merge,
-        cases::attachments, cases::upload, cases::download,
+        cases::attachments, cases::upload, cases::download, cases::sentiment,
         timeline::list, timeline::customer_timeline, timeline::audit,
         admin::teams, admin::create_team, admin::team, admin::update_team,
         admin::users, admin::create_user, admin::user, admin::update_user,

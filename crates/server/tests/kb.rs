@@ -117,6 +117,24 @@ async fn knowledge_base_and_bot(store: Store) {
         "{body}"
     );
 
+    // On a case, the same message is read as it arrives: priority raised, trajectory kept.
+    let customer = app.customer(&agent, json!({"name": "赵强"})).await;
+    let case = app
+        .post(
+            "/api/v1/cases",
+            &agent,
+            json!({"customer_id": customer, "kind": "after_sale", "subject": "退款",
+                   "body": "你们就是骗子，再不退款我就去12315投诉！"}),
+        )
+        .await;
+    assert_eq!(case.ok(201)["priority"], "urgent", "{:?}", case.json);
+    let trajectory = app
+        .get(&format!("/api/v1/cases/{}/sentiment", case.id()), &readonly)
+        .await;
+    let points = trajectory.ok(200).as_array().cloned().unwrap_or_default();
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0]["label"], "angry");
+
     // Bad input gets a clear outcome or a clear error, never a 500.
     let reply = app
         .post(

@@ -451,8 +451,12 @@ impl Store {
         } else {
             None
         };
-        let (_, message_id) =
+        let (message_key, message_id) =
             insert_message(conn, key, message_kind, channel, author, &body, now).await?;
+        if message_kind == MessageKind::Inbound {
+            crate::sentiment::read_inbound(conn, key, message_key, channel.as_str(), &body, now)
+                .await?;
+        }
         self.apply_sla(
             conn,
             crate::sla::CaseFacts {
@@ -706,8 +710,19 @@ impl Store {
         } else {
             actor.user_id
         };
-        let (_, message_id) =
+        let (message_key, message_id) =
             insert_message(&mut conn, case.key, input.kind, channel, author, &body, now).await?;
+        if input.kind == MessageKind::Inbound {
+            crate::sentiment::read_inbound(
+                &mut conn,
+                case.key,
+                message_key,
+                channel.as_str(),
+                &body,
+                now,
+            )
+            .await?;
+        }
         let new_status = match (input.kind, case.status) {
             (MessageKind::Inbound, CaseStatus::Pending | CaseStatus::Solved) => {
                 Some(CaseStatus::Open)

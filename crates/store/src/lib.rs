@@ -23,6 +23,7 @@ pub mod promises;
 pub mod reports;
 pub mod routing;
 pub mod satisfaction;
+pub mod sentiment;
 pub mod sla;
 mod sql;
 pub mod timeline;

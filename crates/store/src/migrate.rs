@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_knowledge_base.sql"),
         postgres: include_str!("../migrations/postgres/0009_knowledge_base.sql"),
     },
+    Migration {
+        version: 10,
+        name: "message_sentiment",
+        sqlite: include_str!("../migrations/sqlite/0010_message_sentiment.sql"),
+        postgres: include_str!("../migrations/postgres/0010_message_sentiment.sql"),
+    },
 ];
 
 /// `NNNN_name` of every migration, in order; the test compares it with the folders.
@@ -81,6 +87,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0007_report_rollups",
     "0008_appeal_outcomes",
     "0009_knowledge_base",
+    "0010_message_sentiment",
 ];
 
 /// What `migrate` did.

@@ -348,3 +348,14 @@ pub async fn download(
     );
     Ok(response)
 }
+
+/// The case's sentiment trajectory (情绪轨迹): each message from the customer with its
+/// score (−1 … +1), label (positive, neutral, negative, angry) and the rules that fired.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/sentiment", tag = "cases", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<kefu_store::sentiment::SentimentPoint>), (status = 404, body = ErrorBody)))]
+pub async fn sentiment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<kefu_store::sentiment::SentimentPoint>>> {
+    Ok(Json(state.store.case_sentiment(&id).await?))
+}

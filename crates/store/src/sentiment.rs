@@ -1,0 +1,150 @@
+//! Sentiment and anger (情绪识别) of every message from a customer, read in the
+//! transaction that stores the message: the score, label and fired rules are kept (the
+//! case's trajectory), and anger or a threat to go to a regulator, the media or a lawyer
+//! raises the case's priority — to high, or urgent for a threat — with an internal note
+//! that says why.
+
+use crate::sql::{Conn, q};
+use crate::{Result, Store, new_public_id};
+use kefu_bot::sentiment::{Context, Rule, SentimentModel, analyse};
+use kefu_domain::cases::Priority;
+use kefu_domain::{Labelled, Timestamp};
+use serde::Serialize;
+
+/// One reading on a case's sentiment trajectory.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SentimentPoint {
+    pub message_id: String,
+    /// −1 (very negative) … +1 (very positive).
+    pub score: f64,
+    /// positive, neutral, negative or angry.
+    pub label: String,
+    /// The rules that fired, each `{"rule", "evidence"}`.
+    #[schema(value_type = Object)]
+    pub rules: serde_json::Value,
+    pub at: Timestamp,
+}
+
+/// Window in which earlier messages count as repeated contacts.
+const REPEAT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+fn rank(priority: &str) -> u8 {
+    match priority {
+        "low" => 0,
+        "normal" => 1,
+        "high" => 2,
+        _ => 3,
+    }
+}
+
+/// Reads an inbound message and acts on it (see the module's documentation).
+pub(crate) async fn read_inbound(
+    conn: &mut Conn,
+    case: i64,
+    message: i64,
+    channel: &str,
+    body: &str,
+    now: i64,
+) -> Result<()> {
+    let row = conn
+        .fetch_one(
+            q("SELECT COUNT(*) AS n FROM case_messages WHERE case_id = $1 AND kind = 'inbound' AND id <> $2 AND created_at >= $3")
+                .bind(case)
+                .bind(message)
+                .bind(now - REPEAT_WINDOW_MS),
+        )
+        .await?;
+    let earlier: i64 = row.get("n")?;
+    let model = SentimentModel::shipped();
+    let reading = analyse(
+        &model,
+        body,
+        Context {
+            earlier_contacts: u32::try_from(earlier).unwrap_or(u32::MAX),
+        },
+    );
+    conn.execute(
+        q("INSERT INTO message_sentiments (message_id, case_id, score, label, rules, at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(message)
+            .bind(case)
+            .bind(f64::from(reading.score))
+            .bind(reading.label.as_str())
+            .bind(serde_json::to_string(&reading.rules).unwrap_or_else(|_| "[]".into()))
+            .bind(now),
+    )
+    .await?;
+    if !reading.raise_priority {
+        return Ok(());
+    }
+    let threat = reading.rules.iter().any(|r| r.rule == Rule::Escalation);
+    let target = if threat {
+        Priority::Urgent
+    } else {
+        Priority::High
+    };
+    let row = conn
+        .fetch_one(q("SELECT priority FROM cases WHERE id = $1").bind(case))
+        .await?;
+    let current: String = row.get("priority")?;
+    if rank(&current) >= rank(target.as_str()) {
+        return Ok(());
+    }
+    conn.execute(
+        q("UPDATE cases SET priority = $1, updated_at = $2, version = version + 1 WHERE id = $3")
+            .bind(target.as_str())
+            .bind(now)
+            .bind(case),
+    )
+    .await?;
+    let why: Vec<String> = reading
+        .rules
+        .iter()
+        .map(|r| format!("{} ({})", r.rule.as_str(), r.evidence))
+        .collect();
+    let note = format!(
+        "情绪识别：客户情绪为愤怒，优先级由{}提升为{}。\nSentiment: the customer is angry; priority raised from {} to {}. Rules: {}",
+        Priority::parse(&current)
+            .map(|p| p.label_zh())
+            .unwrap_or("?"),
+        target.label_zh(),
+        current,
+        target,
+        why.join("; ")
+    );
+    conn.execute(
+        q("INSERT INTO case_messages (public_id, case_id, kind, channel, author_id, body, created_at) VALUES ($1, $2, 'internal_note', $3, NULL, $4, $5)")
+            .bind(new_public_id().as_str())
+            .bind(case)
+            .bind(channel)
+            .bind(note.as_str())
+            .bind(now),
+    )
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The sentiment of each message from the customer on a case, oldest first.
+    pub async fn case_sentiment(&self, case_id: &str) -> Result<Vec<SentimentPoint>> {
+        let mut conn = self.read();
+        let case = crate::cases::load_case(&mut conn, case_id).await?;
+        let rows = conn
+            .fetch_all(
+                q("SELECT m.public_id, s.score, s.label, s.rules, s.at FROM message_sentiments s JOIN case_messages m ON m.id = s.message_id WHERE s.case_id = $1 ORDER BY s.at, s.message_id")
+                    .bind(case.key),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let rules: String = row.get("rules")?;
+                Ok(SentimentPoint {
+                    message_id: row.get("public_id")?,
+                    score: row.get("score")?,
+                    label: row.get("label")?,
+                    rules: serde_json::from_str(&rules).unwrap_or_default(),
+                    at: Timestamp(row.get("at")?),
+                })
+            })
+            .collect()
+    }
+}
