@@ -447,6 +447,18 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::GET,
+            "/api/v1/cases/{id}/assist",
+            P(CasesRead),
+            get(kb::assist),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/complaint/suggestion",
+            P(CasesRead),
+            get(kb::complaint_suggestion),
+        ),
+        r(
+            Method::GET,
             "/api/v1/cases/{id}/sentiment",
             P(CasesRead),
             get(cases::sentiment),
@@ -825,7 +837,8 @@ pub async fn serve(
         automations::automations, automations::create_automation, automations::update_automation,
         automations::case_firings,
         kb::entries, kb::create_entry, kb::entry, kb::update_entry, kb::versions,
-        kb::settings, kb::set_settings, kb::unanswered, kb::message,
+        kb::settings, kb::set_settings, kb::unanswered, kb::message, kb::assist,
+        kb::complaint_suggestion,
         routing::team_settings, routing::set_team_settings, routing::queue, routing::assign_next,
         routing::team_agents, routing::agent_profile, routing::set_agent_profile,
         routing::pause, routing::resume, routing::stress, routing::set_my_availability,

@@ -135,6 +135,72 @@ async fn knowledge_base_and_bot(store: Store) {
     assert_eq!(points.len(), 1);
     assert_eq!(points[0]["label"], "angry");
 
+    // Agent assist: the FAQ answer, what an agent replied to a similar message on another
+    // case, and the strategy for the customer's communication type.
+    let earlier = app
+        .post(
+            "/api/v1/cases",
+            &agent,
+            json!({"customer_id": customer, "kind": "after_sale", "subject": "退款",
+                   "body": "退款多久可以到账呢"}),
+        )
+        .await;
+    app.post(
+        &format!("/api/v1/cases/{}/messages", earlier.id()),
+        &agent,
+        json!({"kind": "outbound", "body": "您好，退款会在 1-3 个工作日内原路退回，请留意银行通知。"}),
+    )
+    .await
+    .ok(201);
+    let hesitant = app
+        .customer(
+            &agent,
+            json!({"name": "孙丽", "communication_type": "hesitant"}),
+        )
+        .await;
+    let asking = app
+        .post(
+            "/api/v1/cases",
+            &agent,
+            json!({"customer_id": hesitant, "kind": "after_sale", "subject": "退款",
+                   "body": "我的退款多久能到账？"}),
+        )
+        .await;
+    let assist = app
+        .get(&format!("/api/v1/cases/{}/assist", asking.id()), &agent)
+        .await;
+    let body = assist.ok(200);
+    let sources: Vec<&str> = body["suggestions"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|x| x["source"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        sources.contains(&"faq") && sources.contains(&"past_reply"),
+        "{body}"
+    );
+    assert_eq!(body["suggestions"][0]["from_id"], id.as_str());
+    assert_eq!(body["strategy"]["communication_type"], "hesitant");
+    assert_eq!(body["intent"]["intent"], "refund_return");
+
+    // Complaint pre-classification from what the customer wrote.
+    let complaint = app
+        .post(
+            "/api/v1/cases",
+            &agent,
+            json!({"customer_id": hesitant, "kind": "complaint", "subject": "热水壶漏水",
+                   "body": "用了两天就漏水，差点烫伤孩子"}),
+        )
+        .await;
+    let suggestion = app
+        .get(
+            &format!("/api/v1/cases/{}/complaint/suggestion", complaint.id()),
+            &agent,
+        )
+        .await;
+    let body = suggestion.ok(200);
+    assert_eq!(body["cause"]["value"], "product_quality", "{body}");
+    assert_eq!(body["severity"]["value"], "serious");
+
     // Bad input gets a clear outcome or a clear error, never a 500.
     let reply = app
         .post(

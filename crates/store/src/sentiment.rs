@@ -148,3 +148,67 @@ impl Store {
             .collect()
     }
 }
+
+/// What agent assist (坐席辅助) works from for a case.
+#[derive(Debug, Clone, Default)]
+pub struct AssistMaterial {
+    /// The customer's last message on the case.
+    pub last_message: Option<String>,
+    /// Everything the customer wrote on the case (subject first), for classification.
+    pub customer_text: String,
+    pub communication_type: Option<kefu_domain::customers::CommunicationType>,
+    /// Recent agent replies on other cases, each with the customer message it answered:
+    /// (case id, the message, the reply).
+    pub past_replies: Vec<(String, String, String)>,
+}
+
+/// How many recent replies agent assist searches.
+const PAST_REPLIES: i64 = 1000;
+
+impl Store {
+    pub async fn assist_material(&self, case_id: &str) -> Result<AssistMaterial> {
+        let mut conn = self.read();
+        let case = crate::cases::load_case(&mut conn, case_id).await?;
+        let rows = conn
+            .fetch_all(
+                q("SELECT body FROM case_messages WHERE case_id = $1 AND kind = 'inbound' ORDER BY id")
+                    .bind(case.key),
+            )
+            .await?;
+        let mut bodies = Vec::with_capacity(rows.len());
+        for row in &rows {
+            bodies.push(row.get::<String>("body")?);
+        }
+        let row = conn
+            .fetch_one(
+                q("SELECT communication_type FROM customers WHERE public_id = $1")
+                    .bind(case.customer_id.as_str()),
+            )
+            .await?;
+        let communication_type = row
+            .get::<Option<String>>("communication_type")?
+            .and_then(|t| kefu_domain::customers::CommunicationType::parse(&t).ok());
+        let rows = conn
+            .fetch_all(
+                q("SELECT c.public_id, o.body AS reply, (SELECT i.body FROM case_messages i WHERE i.case_id = o.case_id AND i.kind = 'inbound' AND i.id < o.id ORDER BY i.id DESC LIMIT 1) AS asked FROM case_messages o JOIN cases c ON c.id = o.case_id WHERE o.kind = 'outbound' AND o.case_id <> $1 ORDER BY o.id DESC LIMIT $2")
+                    .bind(case.key)
+                    .bind(PAST_REPLIES),
+            )
+            .await?;
+        let mut past_replies = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(asked) = row.get::<Option<String>>("asked")? {
+                past_replies.push((row.get("public_id")?, asked, row.get("reply")?));
+            }
+        }
+        Ok(AssistMaterial {
+            last_message: bodies.last().cloned(),
+            customer_text: std::iter::once(case.subject.clone())
+                .chain(bodies)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            communication_type,
+            past_replies,
+        })
+    }
+}

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
+use kefu_domain::Labelled;
 use kefu_domain::kb::{KbKind, KbLanguage, KbStatus};
 use kefu_store::kb::*;
 use kefu_store::page::{Page, PageRequest};
@@ -194,4 +195,148 @@ pub async fn message(
             .await?;
     }
     Ok(Json(reply))
+}
+
+/// A suggested reply for the agent.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SuggestedReply {
+    /// `faq` (a knowledge-base answer) or `past_reply` (what an agent wrote to a similar
+    /// message on another case).
+    pub source: &'static str,
+    /// The knowledge-base entry or the case it comes from.
+    pub from_id: String,
+    /// The question or customer message it answered.
+    pub matched: String,
+    pub reply: String,
+    /// Similarity of the customer's message to `matched`, 0–1.
+    pub similarity: f32,
+}
+
+/// The communication strategy for the customer's type (DOMAIN.md §5).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Strategy {
+    pub communication_type: String,
+    pub en: &'static str,
+    pub zh: &'static str,
+}
+
+/// What agent assist offers for a case's last customer message.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Assist {
+    pub message: Option<String>,
+    pub suggestions: Vec<SuggestedReply>,
+    pub strategy: Option<Strategy>,
+    #[schema(value_type = Object)]
+    pub intent: Option<kefu_bot::intent::IntentGuess>,
+    #[schema(value_type = Object)]
+    pub sentiment: Option<kefu_bot::sentiment::Sentiment>,
+}
+
+/// Agent assist (坐席辅助) for a case: replies suggested from the top knowledge-base
+/// answers and from agents' replies to similar messages, the customer's intent and
+/// sentiment, and the strategy for their communication type when it is known.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/assist", tag = "kb", params(("id" = String, Path)),
+    responses((status = 200, body = Assist), (status = 404, body = ErrorBody)))]
+pub async fn assist(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Assist>> {
+    let material = state.store.assist_material(&id).await?;
+    let bot = state.bot().await?;
+    let strategy = material.communication_type.map(|t| {
+        let (en, zh) = t.strategy();
+        Strategy {
+            communication_type: t.as_str().to_string(),
+            en,
+            zh,
+        }
+    });
+    let Some(message) = material.last_message.clone() else {
+        return Ok(Json(Assist {
+            message: None,
+            suggestions: Vec::new(),
+            strategy,
+            intent: None,
+            sentiment: None,
+        }));
+    };
+    let assist = tokio::task::spawn_blocking(move || {
+        let mut suggestions = Vec::new();
+        for m in bot.faq.search(&message, 3).matches {
+            if let Some(entry) = bot.faq.entry(&m.id) {
+                suggestions.push(SuggestedReply {
+                    source: "faq",
+                    from_id: m.id.clone(),
+                    matched: m.question,
+                    reply: entry.answer.clone(),
+                    similarity: m.score,
+                });
+            }
+        }
+        // Past replies: the messages they answered, indexed like FAQ questions.
+        let entries = material
+            .past_replies
+            .iter()
+            .enumerate()
+            .map(|(i, (_, asked, reply))| kefu_bot::faq::FaqEntry {
+                id: i.to_string(),
+                question: asked.clone(),
+                similar: Vec::new(),
+                answer: reply.clone(),
+            })
+            .collect();
+        if let Ok(index) = kefu_bot::faq::FaqIndex::build(entries) {
+            for m in index.search(&message, 3).matches {
+                let Some((case_id, _, reply)) =
+                    m.id.parse::<usize>()
+                        .ok()
+                        .and_then(|i| material.past_replies.get(i))
+                else {
+                    continue;
+                };
+                if m.score >= 0.3 {
+                    suggestions.push(SuggestedReply {
+                        source: "past_reply",
+                        from_id: case_id.clone(),
+                        matched: m.question,
+                        reply: reply.clone(),
+                        similarity: m.score,
+                    });
+                }
+            }
+        }
+        Assist {
+            intent: bot.intents.classify(&message),
+            sentiment: Some(kefu_bot::sentiment::analyse(
+                &bot.sentiment,
+                &message,
+                kefu_bot::sentiment::Context::default(),
+            )),
+            message: Some(message),
+            suggestions,
+            strategy,
+        }
+    })
+    .await
+    .map_err(crate::error::ApiError::internal)?;
+    Ok(Json(assist))
+}
+
+/// Suggested classification for a complaint (投诉预分类) from what the customer wrote on
+/// the case: cause, severity and behaviour type, each with its evidence, for the agent
+/// to confirm when recording the complaint.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/complaint/suggestion", tag = "complaints", params(("id" = String, Path)),
+    responses((status = 200, description = "cause, severity and behaviour with evidence", body = Object), (status = 404, body = ErrorBody)))]
+pub async fn complaint_suggestion(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<kefu_bot::complaint::ComplaintSuggestion>> {
+    let material = state.store.assist_material(&id).await?;
+    let text = material.customer_text;
+    let suggestion = tokio::task::spawn_blocking(move || {
+        kefu_bot::complaint::suggest(&kefu_bot::sentiment::SentimentModel::shipped(), &text, 0)
+    })
+    .await
+    .map_err(crate::error::ApiError::internal)?;
+    Ok(Json(suggestion))
 }
