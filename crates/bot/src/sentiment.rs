@@ -570,6 +570,18 @@ fn contains_term(text: &str, term: &str) -> bool {
 
 /// Reads one inbound message with `model` and the rules.
 pub fn analyse(model: &SentimentModel, text: &str, context: Context) -> Sentiment {
+    read_text(model, text).conclude(context)
+}
+
+/// What the text alone says: the model's probability and the rules the words fire. The
+/// expensive half of [`analyse`], which callers holding a lock can do before taking it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextReading {
+    pub probability: f32,
+    pub rules: Vec<RuleHit>,
+}
+
+pub fn read_text(model: &SentimentModel, text: &str) -> TextReading {
     let normalized = normalize(text);
     let latin_words: Vec<String> = normalized
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '\'')
@@ -598,41 +610,51 @@ pub fn analyse(model: &SentimentModel, text: &str, context: Context) -> Sentimen
         find_words(&normalized, HUMAN_ZH, HUMAN_EN, &latin_words),
     );
     hit(Rule::Shouting, shouting(text));
-    if context.earlier_contacts >= REPEATED_CONTACTS {
-        hit(
-            Rule::RepeatedContact,
-            vec![format!("{} earlier contacts", context.earlier_contacts)],
-        );
-    }
-
-    let probability = model.positive_probability(text);
-    let mut score = probability * 2.0 - 1.0;
-    let fired = |r: Rule| rules.iter().any(|h| h.rule == r);
-    let anger = fired(Rule::AngerWords);
-    let escalation = fired(Rule::Escalation);
-    let shouting_fired = fired(Rule::Shouting);
-    if anger || escalation {
-        score = score.min(-0.6);
-    }
-    if shouting_fired || fired(Rule::RepeatedContact) {
-        score = (score - 0.2).max(-1.0);
-    }
-    let label = if anger || escalation || (shouting_fired && score < -0.2) {
-        Label::Angry
-    } else if score <= -0.3 {
-        Label::Negative
-    } else if score >= 0.3 {
-        Label::Positive
-    } else {
-        Label::Neutral
-    };
-    let angry = label == Label::Angry;
-    Sentiment {
-        score,
-        label,
-        handoff: angry || fired(Rule::HumanRequest),
-        raise_priority: angry,
+    TextReading {
+        probability: model.positive_probability(text),
         rules,
+    }
+}
+
+impl TextReading {
+    /// The reading in its conversation: repeated contacts, then score and label.
+    pub fn conclude(self, context: Context) -> Sentiment {
+        let mut rules = self.rules;
+        if context.earlier_contacts >= REPEATED_CONTACTS {
+            rules.push(RuleHit {
+                rule: Rule::RepeatedContact,
+                evidence: format!("{} earlier contacts", context.earlier_contacts),
+            });
+        }
+        let mut score = self.probability * 2.0 - 1.0;
+        let fired = |r: Rule| rules.iter().any(|h| h.rule == r);
+        let anger = fired(Rule::AngerWords);
+        let escalation = fired(Rule::Escalation);
+        let shouting_fired = fired(Rule::Shouting);
+        if anger || escalation {
+            score = score.min(-0.6);
+        }
+        if shouting_fired || fired(Rule::RepeatedContact) {
+            score = (score - 0.2).max(-1.0);
+        }
+        let label = if anger || escalation || (shouting_fired && score < -0.2) {
+            Label::Angry
+        } else if score <= -0.3 {
+            Label::Negative
+        } else if score >= 0.3 {
+            Label::Positive
+        } else {
+            Label::Neutral
+        };
+        let angry = label == Label::Angry;
+        let handoff = angry || fired(Rule::HumanRequest);
+        Sentiment {
+            score,
+            label,
+            handoff,
+            raise_priority: angry,
+            rules,
+        }
     }
 }
 

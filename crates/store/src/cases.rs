@@ -376,8 +376,13 @@ impl Store {
     /// Creates a case with its first message, puts it on the customer's timeline and
     /// audits it — all or nothing.
     pub async fn create_case(&self, actor: &Actor, input: NewCase) -> Result<Case> {
+        // Read the customer's words before taking the writer (see sentiment.rs).
+        let reading = (input.message_kind.unwrap_or(MessageKind::Inbound) == MessageKind::Inbound)
+            .then(|| crate::sentiment::read_text(&input.body));
         let mut conn = self.write().await?;
-        let case = self.create_case_in(&mut conn, actor, input).await?;
+        let case = self
+            .create_case_in(&mut conn, actor, input, reading)
+            .await?;
         conn.commit().await?;
         Ok(case)
     }
@@ -387,6 +392,7 @@ impl Store {
         conn: &mut Conn,
         actor: &Actor,
         input: NewCase,
+        reading: Option<kefu_bot::sentiment::TextReading>,
     ) -> Result<Case> {
         let now = self.now_ms();
         let subject = required_text("subject", &input.subject, 500)?;
@@ -454,7 +460,8 @@ impl Store {
         let (message_key, message_id) =
             insert_message(conn, key, message_kind, channel, author, &body, now).await?;
         if message_kind == MessageKind::Inbound {
-            crate::sentiment::read_inbound(conn, key, message_key, channel.as_str(), &body, now)
+            let reading = reading.unwrap_or_else(|| crate::sentiment::read_text(&body));
+            crate::sentiment::read_inbound(conn, key, message_key, channel.as_str(), reading, now)
                 .await?;
         }
         self.apply_sla(
@@ -701,6 +708,9 @@ impl Store {
     ) -> Result<Message> {
         let now = self.now_ms();
         let body = required_text("body", &input.body, 100_000)?;
+        // Read the customer's words before taking the writer (see sentiment.rs).
+        let reading =
+            (input.kind == MessageKind::Inbound).then(|| crate::sentiment::read_text(&body));
         let mut conn = self.write().await?;
         let case = lock_case(&mut conn, case_id).await?;
         writable(&case)?;
@@ -712,13 +722,13 @@ impl Store {
         };
         let (message_key, message_id) =
             insert_message(&mut conn, case.key, input.kind, channel, author, &body, now).await?;
-        if input.kind == MessageKind::Inbound {
+        if let Some(reading) = reading {
             crate::sentiment::read_inbound(
                 &mut conn,
                 case.key,
                 message_key,
                 channel.as_str(),
-                &body,
+                reading,
                 now,
             )
             .await?;
