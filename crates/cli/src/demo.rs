@@ -1131,6 +1131,7 @@ impl<'a> Demo<'a> {
                 .await?;
         }
         store.sweep_stress().await?;
+        let kb_entries = load_knowledge_base(&store, &admin).await?;
         // The reports' daily roll-ups, so the first report is already fast.
         store
             .refresh_reports(std::time::Duration::from_secs(600))
@@ -1148,10 +1149,12 @@ impl<'a> Demo<'a> {
              ({organisations} organisations) in every lifecycle state with {transitions} recorded transitions, \
              {transactions} purchases and {winbacks} win-back attempts, {cases} cases of every kind with {messages} messages, \
              {transfers} transfers and {merges} merges, {complaints} complaint records, {touchpoints} visits, calls and letters — {timeline} timeline \
-             entries from {first} to {last}. Log in as {ADMIN_EMAIL} with password {DEMO_PASSWORD}; the supervisor \
+             entries from {first} to {last}; {kb_entries} published knowledge-base entries for the bot \
+             (POST /api/v1/bot/messages). Log in as {ADMIN_EMAIL} with password {DEMO_PASSWORD}; the supervisor \
              (lin.hui@kefu.demo), the agents (zhang.wei@kefu.demo, emma.li@kefu.demo, …) and the read-only user \
              (grace.lau@kefu.demo) use the same password.",
             seed = self.args.seed,
+            kb_entries = kb_entries,
             secs = started.elapsed().as_secs_f64(),
             teams = teams.len(),
             users = users.len(),
@@ -2523,6 +2526,84 @@ pub fn write_sample_csv(path: &std::path::Path, count: u64, seed: u64) -> CliRes
     let mut inner = out.into_inner().map_err(|e| cannot(&e.to_string()))?;
     inner.flush().map_err(|e| cannot(&e))?;
     Ok(())
+}
+
+/// Published FAQ entries in both languages, so the bot has something to answer from.
+const DEMO_FAQ: &[(&str, &[&str], &str, &str)] = &[
+    (
+        "退款多久到账",
+        &["退款什么时候到", "钱什么时候退回来"],
+        "退款审核通过后 1-3 个工作日原路退回；银行卡到账以银行为准。",
+        "售后",
+    ),
+    (
+        "怎么申请退货",
+        &["我要退货", "七天无理由退货怎么操作"],
+        "在订单详情页点击“申请售后”，选择退货并填写原因；快递员会上门取件。",
+        "售后",
+    ),
+    (
+        "怎么开发票",
+        &["能开电子发票吗", "发票抬头怎么填"],
+        "在订单详情页点击“申请开票”，填写抬头和税号，电子发票会发到您的邮箱。",
+        "发票",
+    ),
+    (
+        "快递一般几天到",
+        &["什么时候能送到", "发货后多久到"],
+        "现货订单 24 小时内发货，一般 2-4 天送达，偏远地区 5-7 天。",
+        "物流",
+    ),
+    (
+        "可以修改收货地址吗",
+        &["地址填错了怎么办"],
+        "发货前可在订单详情页修改地址；已发货请联系快递改派。",
+        "物流",
+    ),
+    (
+        "忘记密码怎么办",
+        &["登录不了", "怎么重置密码"],
+        "在登录页点击“忘记密码”，用绑定的手机号接收验证码即可重置。",
+        "账户",
+    ),
+    (
+        "How long does a refund take?",
+        &["When will I get my money back?"],
+        "Refunds go back to the original payment method 1–3 working days after approval.",
+        "after-sales",
+    ),
+    (
+        "How do I return an item?",
+        &["I want to send it back"],
+        "Open the order, choose “After-sales”, then “Return”; a courier collects it.",
+        "after-sales",
+    ),
+    (
+        "Where is my parcel?",
+        &["How long does delivery take?", "track my order"],
+        "Orders in stock ship within 24 hours and usually arrive in 2–4 days; the tracking link is in the order page.",
+        "delivery",
+    ),
+];
+
+async fn load_knowledge_base(store: &Store, actor: &Actor) -> CliResult<usize> {
+    for (question, similar, answer, category) in DEMO_FAQ {
+        store
+            .create_kb_entry(
+                actor,
+                kefu_store::kb::NewKbEntry {
+                    kind: None,
+                    question: question.to_string(),
+                    similar: similar.iter().map(|s| s.to_string()).collect(),
+                    answer: answer.to_string(),
+                    category: Some(category.to_string()),
+                    language: None,
+                    status: Some(kefu_domain::kb::KbStatus::Published),
+                },
+            )
+            .await?;
+    }
+    Ok(DEMO_FAQ.len())
 }
 
 #[cfg(test)]

@@ -242,6 +242,12 @@ async fn demo_holds_the_whole_domain_and_is_repeatable() {
     assert_eq!(readonly.role, kefu_domain::access::Role::Readonly);
     assert_eq!(store.teams().await.expect("teams").len(), 4);
 
+    // The bot has published FAQ entries in both languages to answer from.
+    let faq = store.published_faq().await.expect("faq");
+    assert!(faq.len() >= 6, "{}", faq.len());
+    assert!(faq.iter().any(|e| has_han(&e.question)));
+    assert!(faq.iter().any(|e| !has_han(&e.question)));
+
     // Complaint handling left its traces: promises kept and overdue, appeals awaiting a
     // supervisor, and reports whose daily roll-ups are all built.
     let page = kefu_store::page::PageRequest {
