@@ -50,12 +50,35 @@ pub const MAX_CLARIFICATIONS: u32 = 2;
 const INTENT_SURE: f32 = 0.6;
 
 /// What the caller knows about the conversation so far.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Conversation {
     /// Clarifications the bot has already asked in a row.
     pub clarifications: u32,
     /// Earlier inbound messages about the same matter (for the repeated-contact rule).
     pub earlier_contacts: u32,
+    /// The entries offered in the bot's last clarification, in the order shown: the
+    /// customer may answer "2" or "第二个".
+    pub offered: Vec<String>,
+}
+
+/// Which of the offered questions (0-based) a reply picks: "2", "2.", "#2", "第二个",
+/// "第2个", "second", "the second one", "option 2". Anything else is a new question.
+pub fn choice(message: &str) -> Option<usize> {
+    let text = normalize(message);
+    let text = text
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .trim_start_matches("option ")
+        .trim_start_matches("the ")
+        .trim_end_matches(" one")
+        .trim_end_matches(['个', '条', '项'])
+        .trim_start_matches('第')
+        .trim_start_matches('#');
+    match text {
+        "1" | "一" | "first" => Some(0),
+        "2" | "二" | "second" => Some(1),
+        "3" | "三" | "third" => Some(2),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +175,22 @@ impl Bot {
             intent: None,
             sentiment,
         };
+        if let Some(entry) = choice(message)
+            .and_then(|i| conversation.offered.get(i))
+            .and_then(|id| self.faq.entry(id))
+        {
+            // The customer picked one of the questions offered: that is certainty.
+            reply.outcome = Outcome::Answer;
+            reply.entry_id = Some(entry.id.clone());
+            reply.confidence = 1.0;
+            reply.matches = vec![Match {
+                id: entry.id.clone(),
+                question: entry.question.clone(),
+                score: 1.0,
+            }];
+            reply.text = entry.answer.clone();
+            return reply;
+        }
         if normalize(message).chars().all(|c| !c.is_alphanumeric()) {
             reply.text = say(
                 language,
@@ -338,6 +377,42 @@ mod tests {
             },
         );
         assert_eq!(r.handoff_reason, Some(HandoffReason::ClarifiedTooOften));
+    }
+
+    #[test]
+    fn the_customer_picks_an_offered_question_by_number() {
+        let bot = bot();
+        let offered = bot.respond("发票", Conversation::default());
+        assert_eq!(offered.outcome, Outcome::Clarify, "{offered:?}");
+        let ids: Vec<String> = offered
+            .matches
+            .iter()
+            .take(3)
+            .map(|m| m.id.clone())
+            .collect();
+        for (answer, index) in [
+            ("2", 1),
+            ("第三个", 2),
+            ("第1个", 0),
+            ("the second one", 1),
+            ("#3", 2),
+        ] {
+            let r = bot.respond(
+                answer,
+                Conversation {
+                    clarifications: 1,
+                    offered: ids.clone(),
+                    ..Conversation::default()
+                },
+            );
+            assert_eq!(r.outcome, Outcome::Answer, "{answer}: {r:?}");
+            assert_eq!(r.entry_id.as_ref(), Some(&ids[index]), "{answer}");
+        }
+        // Nothing offered: a lone digit is not a question the bot can read.
+        let r = bot.respond("2", Conversation::default());
+        assert_ne!(r.outcome, Outcome::Answer, "{r:?}");
+        assert_eq!(choice("我想问第二个问题的细节"), None);
+        assert_eq!(choice("12"), None);
     }
 
     #[test]

@@ -24,7 +24,8 @@ use error::{ApiError, ErrorCode};
 use kefu_domain::access::Permission::*;
 use routes::routing;
 use routes::{
-    admin, automations, cases, complaints, customers, kb, reports, satisfaction, system, timeline,
+    admin, automations, cases, complaints, conversations, customers, kb, reports, satisfaction,
+    system, timeline,
 };
 use std::future::Future;
 use utoipa::OpenApi;
@@ -518,6 +519,30 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(kb::message),
         ),
         r(
+            Method::POST,
+            "/api/v1/bot/conversations",
+            P(BotUse),
+            post(conversations::start),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/bot/conversations/{id}",
+            P(BotUse),
+            get(conversations::transcript),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/bot/conversations/{id}/messages",
+            P(BotUse),
+            post(conversations::message),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/cases/{id}/handoff",
+            P(CasesRead),
+            get(conversations::case_handoff),
+        ),
+        r(
             Method::GET,
             "/api/v1/automations",
             P(CasesRead),
@@ -839,6 +864,8 @@ pub async fn serve(
         kb::entries, kb::create_entry, kb::entry, kb::update_entry, kb::versions,
         kb::settings, kb::set_settings, kb::unanswered, kb::message, kb::assist,
         kb::complaint_suggestion,
+        conversations::start, conversations::transcript, conversations::message,
+        conversations::case_handoff,
         routing::team_settings, routing::set_team_settings, routing::queue, routing::assign_next,
         routing::team_agents, routing::agent_profile, routing::set_agent_profile,
         routing::pause, routing::resume, routing::stress, routing::set_my_availability,

@@ -340,7 +340,7 @@ pub(crate) fn case_json(case: &Case) -> serde_json::Value {
     serde_json::to_value(case).unwrap_or_default()
 }
 
-async fn insert_message(
+pub(crate) async fn insert_message(
     conn: &mut Conn,
     case: i64,
     kind: MessageKind,

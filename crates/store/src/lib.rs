@@ -11,6 +11,7 @@ pub mod automations;
 pub mod bench;
 pub mod cases;
 pub mod complaints;
+pub mod conversations;
 pub mod customers;
 mod db;
 pub mod idempotency;

@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_message_sentiment.sql"),
         postgres: include_str!("../migrations/postgres/0010_message_sentiment.sql"),
     },
+    Migration {
+        version: 11,
+        name: "bot_conversations",
+        sqlite: include_str!("../migrations/sqlite/0011_bot_conversations.sql"),
+        postgres: include_str!("../migrations/postgres/0011_bot_conversations.sql"),
+    },
 ];
 
 /// `NNNN_name` of every migration, in order; the test compares it with the folders.
@@ -88,6 +94,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0008_appeal_outcomes",
     "0009_knowledge_base",
     "0010_message_sentiment",
+    "0011_bot_conversations",
 ];
 
 /// What `migrate` did.

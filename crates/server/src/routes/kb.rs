@@ -176,25 +176,36 @@ pub async fn message(
             kefu_bot::bot::Conversation {
                 clarifications: message.clarifications,
                 earlier_contacts: message.earlier_contacts,
+                offered: Vec::new(),
             },
         )
     })
     .await
     .map_err(crate::error::ApiError::internal)?;
+    note_if_unanswered(&state, &message.text, &reply).await?;
+    Ok(Json(reply))
+}
+
+/// Counts a question the bot handed over for want of an answer.
+pub(crate) async fn note_if_unanswered(
+    state: &AppState,
+    text: &str,
+    reply: &kefu_bot::bot::Reply,
+) -> ApiResult<()> {
     if reply.handoff_reason == Some(kefu_bot::bot::HandoffReason::NotUnderstood) {
-        let normalized = kefu_bot::normalize::normalize(&message.text);
+        let normalized = kefu_bot::normalize::normalize(text);
         state
             .store
             .record_unanswered(
                 &normalized,
-                &message.text,
+                text,
                 reply.language,
                 reply.matches.first().map(|m| m.id.as_str()),
                 f64::from(reply.confidence),
             )
             .await?;
     }
-    Ok(Json(reply))
+    Ok(())
 }
 
 /// A suggested reply for the agent.

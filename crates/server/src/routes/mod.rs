@@ -4,6 +4,7 @@ pub mod admin;
 pub mod automations;
 pub mod cases;
 pub mod complaints;
+pub mod conversations;
 pub mod customers;
 pub mod kb;
 pub mod reports;
