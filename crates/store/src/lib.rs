@@ -16,6 +16,7 @@ pub mod customers;
 mod db;
 pub mod idempotency;
 pub mod import;
+pub mod intents;
 pub mod jobs;
 pub mod kb;
 mod migrate;

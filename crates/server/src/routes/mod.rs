@@ -6,6 +6,7 @@ pub mod cases;
 pub mod complaints;
 pub mod conversations;
 pub mod customers;
+pub mod intents;
 pub mod kb;
 pub mod reports;
 pub mod routing;

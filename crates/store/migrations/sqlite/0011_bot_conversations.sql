@@ -43,7 +43,8 @@ CREATE TABLE bot_intents (
     created_at BIGINT NOT NULL
 );
 
--- Examples for any intent, built-in or added.
+-- Examples for any intent, built-in or added. Deleting one marks it; every change
+-- raises its version, so the sum of versions tells a server its model is stale.
 CREATE TABLE bot_intent_examples (
     id INTEGER PRIMARY KEY,
     public_id TEXT NOT NULL UNIQUE,
@@ -52,6 +53,8 @@ CREATE TABLE bot_intent_examples (
     language TEXT NOT NULL,
     created_by INTEGER REFERENCES users(id),
     created_at BIGINT NOT NULL,
+    deleted_at BIGINT,
+    version BIGINT NOT NULL DEFAULT 1,
     UNIQUE (intent, text)
 );
 CREATE INDEX bot_intent_examples_by_intent ON bot_intent_examples (intent, id);
