@@ -8,6 +8,7 @@ pub mod complaint;
 pub mod eval;
 pub mod faq;
 pub mod features;
+pub mod group;
 pub mod intent;
 pub mod linear;
 pub mod model_file;

@@ -221,15 +221,16 @@ async fn knowledge_base_and_bot(store: Store) {
         .await
         .assert_error(413, "payload_too_large");
 
-    // What the bot could not answer is counted, grouped by its words.
-    for _ in 0..2 {
-        app.post(
-            "/api/v1/bot/messages",
-            &agent,
-            json!({"text": "你们周末几点开门"}),
-        )
-        .await
-        .ok(200);
+    // What the bot could not answer is counted, the wordings of one question together.
+    for text in [
+        "你们周末几点开门",
+        "你们周末几点开门",
+        "周末几点开门？",
+        "公司股票代码是多少",
+    ] {
+        app.post("/api/v1/bot/messages", &agent, json!({"text": text}))
+            .await
+            .ok(200);
     }
     let unanswered = app.get("/api/v1/bot/unanswered", &readonly).await;
     let list = unanswered.ok(200).as_array().cloned().unwrap_or_default();
@@ -237,7 +238,31 @@ async fn knowledge_base_and_bot(store: Store) {
         .iter()
         .find(|u| u["example"] == "你们周末几点开门")
         .expect("counted");
-    assert_eq!(hours["times"], 2);
+    assert_eq!(hours["times"], 3, "{hours}");
+    let wordings: Vec<(&str, i64)> = hours["questions"]
+        .as_array()
+        .map(|q| {
+            q.iter()
+                .map(|x| {
+                    (
+                        x["example"].as_str().unwrap_or_default(),
+                        x["times"].as_i64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        wordings,
+        vec![("你们周末几点开门", 2), ("周末几点开门？", 1)]
+    );
+    assert!(
+        list.iter()
+            .any(|u| u["example"] == "公司股票代码是多少" && u["times"] == 1),
+        "{list:?}"
+    );
+    let one = app.get("/api/v1/bot/unanswered?limit=1", &readonly).await;
+    assert_eq!(one.ok(200).as_array().map(Vec::len), Some(1));
 
     // Thresholds: only settings managers change them; a stricter answer threshold turns
     // the same message into a clarifying question or a handoff.

@@ -522,13 +522,13 @@ impl Store {
         Ok(())
     }
 
-    /// Unanswered questions, most asked first.
+    /// Unanswered questions, most asked first (at most 2,000).
     pub async fn unanswered(&self, limit: u32) -> Result<Vec<Unanswered>> {
         let rows = self
             .read()
             .fetch_all(
                 q("SELECT u.normalized, u.example, u.language, e.public_id AS best, u.best_confidence, u.times, u.first_seen_at, u.last_seen_at FROM bot_unanswered u LEFT JOIN kb_entries e ON e.id = u.best_entry_id ORDER BY u.times DESC, u.id LIMIT $1")
-                    .bind(i64::from(limit.clamp(1, 500))),
+                    .bind(i64::from(limit.clamp(1, 2000))),
             )
             .await?;
         rows.iter()

@@ -127,19 +127,68 @@ pub async fn set_settings(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UnansweredQuery {
-    /// At most this many (1–500, default 50).
+    /// At most this many groups (1–500, default 50).
     pub limit: Option<u32>,
 }
 
-/// Questions the bot could not answer, most asked first: what the knowledge base lacks.
-#[utoipa::path(get, path = "/api/v1/bot/unanswered", tag = "kb", params(UnansweredQuery), responses((status = 200, body = Vec<Unanswered>)))]
+/// Questions the bot could not answer, one group per topic: the wordings of the same
+/// question together (near-duplicates by TF-IDF similarity), most asked first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UnansweredGroup {
+    /// The most asked wording.
+    pub example: String,
+    pub language: String,
+    /// How often any wording was asked.
+    pub times: i64,
+    /// The entry that came closest to the most asked wording.
+    pub best_entry_id: Option<String>,
+    pub best_confidence: f64,
+    pub first_seen_at: kefu_domain::Timestamp,
+    pub last_seen_at: kefu_domain::Timestamp,
+    /// Every wording, most asked first.
+    pub questions: Vec<Unanswered>,
+}
+
+/// The gaps in the knowledge base: questions the bot handed over for want of an
+/// answer, grouped by topic, most asked first — what to write entries for.
+#[utoipa::path(get, path = "/api/v1/bot/unanswered", tag = "kb", params(UnansweredQuery), responses((status = 200, body = Vec<UnansweredGroup>)))]
 pub async fn unanswered(
     State(state): State<AppState>,
     Params(query): Params<UnansweredQuery>,
-) -> ApiResult<Json<Vec<Unanswered>>> {
-    Ok(Json(
-        state.store.unanswered(query.limit.unwrap_or(50)).await?,
-    ))
+) -> ApiResult<Json<Vec<UnansweredGroup>>> {
+    let questions = state.store.unanswered(2000).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let groups = tokio::task::spawn_blocking(move || {
+        let texts: Vec<&str> = questions.iter().map(|q| q.normalized.as_str()).collect();
+        let indexes = kefu_bot::group::group(&texts, kefu_bot::group::THRESHOLD);
+        let mut questions: Vec<Option<Unanswered>> = questions.into_iter().map(Some).collect();
+        let mut groups: Vec<UnansweredGroup> = indexes
+            .into_iter()
+            .filter_map(|members| {
+                let members: Vec<Unanswered> = members
+                    .iter()
+                    .filter_map(|&i| questions[i].take())
+                    .collect();
+                let first = members.first()?;
+                Some(UnansweredGroup {
+                    example: first.example.clone(),
+                    language: first.language.clone(),
+                    times: members.iter().map(|q| q.times).sum(),
+                    best_entry_id: first.best_entry_id.clone(),
+                    best_confidence: first.best_confidence,
+                    first_seen_at: members.iter().map(|q| q.first_seen_at).min()?,
+                    last_seen_at: members.iter().map(|q| q.last_seen_at).max()?,
+                    questions: members,
+                })
+            })
+            .collect();
+        groups.sort_by_key(|g| std::cmp::Reverse(g.times));
+        groups.truncate(limit);
+        groups
+    })
+    .await
+    .map_err(crate::error::ApiError::internal)?;
+    Ok(Json(groups))
 }
 
 /// A customer's message to the bot.
