@@ -203,7 +203,7 @@ impl Bot {
         reply.confidence = retrieval.confidence;
         let retrieval_top3 = retrieval.top3_confidence;
         reply.matches = retrieval.matches;
-        reply.intent = self.intents.classify(message);
+        reply.intent = self.intents.screen(message);
         let sure_intent = reply
             .intent
             .as_ref()
@@ -274,6 +274,17 @@ impl Bot {
             return reply;
         }
         self.hand_over(reply, HandoffReason::NotUnderstood)
+    }
+
+    /// For a reply that hands over: the full reading of the intent (the embedding tier
+    /// too, some milliseconds) for the person taking over. The bot's own decisions need
+    /// only the lexical screen, so answering does not wait for the encoder.
+    pub fn read_for_handoff(&self, reply: &mut Reply, message: &str) {
+        if reply.outcome == Outcome::Handoff
+            && let Some(full) = self.intents.classify(message)
+        {
+            reply.intent = Some(full);
+        }
     }
 
     fn hand_over(&self, mut reply: Reply, reason: HandoffReason) -> Reply {
@@ -429,10 +440,22 @@ mod tests {
             ("你们公司的股票代码是多少", HandoffReason::NotUnderstood),
         ];
         for (message, reason) in cases {
-            let r = bot.respond(message, Conversation::default());
+            let mut r = bot.respond(message, Conversation::default());
             assert_eq!(r.outcome, Outcome::Handoff, "{message}: {r:?}");
             assert_eq!(r.handoff_reason, Some(reason), "{message}: {r:?}");
+            let screened = r.intent.clone();
+            bot.read_for_handoff(&mut r, message);
+            assert_eq!(
+                r.intent,
+                bot.intents.classify(message),
+                "the full reading replaces the screen ({screened:?})"
+            );
         }
+        // Answers keep the screen's reading.
+        let mut r = bot.respond("退款多久能到账？", Conversation::default());
+        let screened = r.intent.clone();
+        bot.read_for_handoff(&mut r, "退款多久能到账？");
+        assert_eq!(r.intent, screened);
     }
 
     #[test]

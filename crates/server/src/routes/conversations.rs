@@ -95,14 +95,16 @@ pub async fn message(
     let bot = state.bot().await?;
     let said = text.clone();
     let reply = tokio::task::spawn_blocking(move || {
-        bot.respond(
+        let mut reply = bot.respond(
             &said,
             kefu_bot::bot::Conversation {
                 clarifications: current.conversation.clarifications,
                 earlier_contacts: current.earlier_contacts,
                 offered: current.offered,
             },
-        )
+        );
+        bot.read_for_handoff(&mut reply, &said);
+        reply
     })
     .await
     .map_err(ApiError::internal)?;

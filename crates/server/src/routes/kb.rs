@@ -220,14 +220,16 @@ pub async fn message(
     let bot = state.bot().await?;
     let text = message.text.clone();
     let reply = tokio::task::spawn_blocking(move || {
-        bot.respond(
+        let mut reply = bot.respond(
             &text,
             kefu_bot::bot::Conversation {
                 clarifications: message.clarifications,
                 earlier_contacts: message.earlier_contacts,
                 offered: Vec::new(),
             },
-        )
+        );
+        bot.read_for_handoff(&mut reply, &text);
+        reply
     })
     .await
     .map_err(crate::error::ApiError::internal)?;
