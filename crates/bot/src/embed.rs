@@ -340,6 +340,20 @@ pub fn write_file(tensors: &Tensors, vocab: &str, heads: usize, source: &str) ->
 /// Reads an encoder file back into tensors (matrices dequantised), vocabulary, heads and
 /// source.
 pub fn read_file(bytes: &[u8]) -> Result<(Tensors, String, usize, String), String> {
+    let (tensors, _, vocab, heads, source) = read_file_parts(bytes, false)?;
+    Ok((tensors, vocab, heads, source))
+}
+
+const WORDS: &str = "embeddings.word_embeddings.weight";
+
+/// As [`read_file`]; with `keep_words`, the word table is handed back as it is stored
+/// (8-bit) instead of being widened to f32 and narrowed again.
+#[allow(clippy::type_complexity)]
+fn read_file_parts(
+    bytes: &[u8],
+    keep_words: bool,
+) -> Result<(Tensors, Option<WordTable>, String, usize, String), String> {
+    let mut words = None;
     if bytes.get(..8) != Some(MAGIC.as_slice()) {
         return Err("not a kefu encoder file".into());
     }
@@ -388,6 +402,16 @@ pub fn read_file(bytes: &[u8]) -> Result<(Tensors, String, usize, String), Strin
                 return Err(format!("{name}: wrong size"));
             }
             let scales = f32s(&raw[..rows * 4]);
+            if keep_words && name == WORDS {
+                words = Some((
+                    shape.clone(),
+                    WordTable {
+                        scales,
+                        values: raw[rows * 4..].iter().map(|&q| q as i8).collect(),
+                    },
+                ));
+                continue;
+            }
             raw[rows * 4..]
                 .iter()
                 .enumerate()
@@ -403,7 +427,12 @@ pub fn read_file(bytes: &[u8]) -> Result<(Tensors, String, usize, String), Strin
     }
     let heads = header["heads"].as_u64().unwrap_or(0) as usize;
     let source = header["source"].as_str().unwrap_or_default().to_string();
-    Ok((tensors, vocab, heads, source))
+    if let Some((shape, table)) = words {
+        // Kept aside, but its shape is still checked with the others.
+        tensors.insert(WORDS.to_string(), (shape, Vec::new()));
+        return Ok((tensors, Some(table), vocab, heads, source));
+    }
+    Ok((tensors, None, vocab, heads, source))
 }
 
 /// Reads the tensors, vocabulary and head count of an unpacked sentence-transformers
@@ -437,9 +466,18 @@ impl Encoder {
     /// Builds the encoder from BERT tensors (names as in `BertModel`, with or without a
     /// `bert.` prefix) and its `vocab.txt`.
     pub fn from_tensors(tensors: Tensors, vocab: &str, heads: usize) -> Result<Encoder, String> {
+        Self::build(tensors, None, vocab, heads)
+    }
+
+    fn build(
+        tensors: Tensors,
+        words: Option<WordTable>,
+        vocab: &str,
+        heads: usize,
+    ) -> Result<Encoder, String> {
         let vocab = WordPiece::from_vocab(vocab)?;
         let mut t = Source(tensors);
-        let (word_shape, word) = t.take("embeddings.word_embeddings.weight")?;
+        let (word_shape, word) = t.take(WORDS)?;
         if word_shape.len() != 2 || word_shape[0] != vocab.len() {
             return Err(format!(
                 "word embeddings {word_shape:?} for {} vocabulary entries",
@@ -500,9 +538,14 @@ impl Encoder {
         if layers.is_empty() {
             return Err("the model has no encoder layers".into());
         }
+        let word = match words {
+            Some(table) if table.values.len() == vocab.len() * hidden => table,
+            None if word.len() == vocab.len() * hidden => WordTable::new(&word, hidden),
+            _ => return Err("the word table does not fit its shape".into()),
+        };
         Ok(Encoder {
             vocab,
-            word: WordTable::new(&word, hidden),
+            word,
             position,
             token_type: token_type[..hidden].to_vec(),
             norm,
@@ -524,8 +567,8 @@ impl Encoder {
 
     /// From the bytes of a kefu encoder file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Encoder, String> {
-        let (tensors, vocab, heads, _) = read_file(bytes)?;
-        Encoder::from_tensors(tensors, &vocab, heads)
+        let (tensors, words, vocab, heads, _) = read_file_parts(bytes, true)?;
+        Encoder::build(tensors, words, &vocab, heads)
     }
 
     pub fn dimensions(&self) -> usize {

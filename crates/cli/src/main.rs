@@ -328,6 +328,14 @@ async fn serve(store: Store, listen: &str, config: &Config) -> CliResult<()> {
             secure_cookies: config.secure_cookies,
         },
     );
+    // Build the bot (index, intent model with its encoder) now rather than on the
+    // first customer's message; a failure here is retried on that message.
+    let warm = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.bot().await {
+            tracing::warn!("the bot could not be built yet: {e:?}");
+        }
+    });
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("shutting down …");
