@@ -459,17 +459,29 @@ impl Store {
         };
         let (message_key, message_id) =
             insert_message(conn, key, message_kind, channel, author, &body, now).await?;
+        let mut priority = input.priority.unwrap_or(input.kind.default_priority());
         if message_kind == MessageKind::Inbound {
             let reading = reading.unwrap_or_else(|| crate::sentiment::read_text(&body));
-            crate::sentiment::read_inbound(conn, key, message_key, channel.as_str(), reading, now)
-                .await?;
+            let raised = crate::sentiment::read_inbound(
+                conn,
+                key,
+                message_key,
+                channel.as_str(),
+                reading,
+                now,
+            )
+            .await?;
+            if raised {
+                // The clocks follow the priority the customer's words gave the case.
+                priority = load_case_by_key(conn, key).await?.priority;
+            }
         }
         self.apply_sla(
             conn,
             crate::sla::CaseFacts {
                 case: key,
                 kind: input.kind,
-                priority: input.priority.unwrap_or(input.kind.default_priority()),
+                priority,
                 severity: None,
                 team,
             },
@@ -518,6 +530,34 @@ impl Store {
         )
         .await?;
         Ok(case)
+    }
+
+    /// Re-targets a case's clocks under the policy for its kind, priority and severity
+    /// as they are now (after a change of priority or kind).
+    pub(crate) async fn sla_after_priority(
+        &self,
+        conn: &mut Conn,
+        key: i64,
+        now: i64,
+    ) -> Result<()> {
+        let case = load_case_by_key(conn, key).await?;
+        let severity = crate::complaints::severity_of(conn, key).await?;
+        let team = match &case.team_id {
+            Some(id) => Some(key_of(conn, "teams", "team", "team_id", id).await?),
+            None => None,
+        };
+        self.apply_sla(
+            conn,
+            crate::sla::CaseFacts {
+                case: key,
+                kind: case.kind,
+                priority: case.priority,
+                severity,
+                team,
+            },
+            now,
+        )
+        .await
     }
 
     pub async fn case(&self, public_id: &str) -> Result<Case> {
@@ -665,23 +705,7 @@ impl Store {
         }
         let after = load_case_by_key(&mut conn, before.key).await?;
         if after.priority != before.priority || after.kind != before.kind {
-            let severity = crate::complaints::severity_of(&mut conn, after.key).await?;
-            let team = match &after.team_id {
-                Some(id) => Some(key_of(&mut conn, "teams", "team", "team_id", id).await?),
-                None => None,
-            };
-            self.apply_sla(
-                &mut conn,
-                crate::sla::CaseFacts {
-                    case: after.key,
-                    kind: after.kind,
-                    priority: after.priority,
-                    severity,
-                    team,
-                },
-                now,
-            )
-            .await?;
+            self.sla_after_priority(&mut conn, after.key, now).await?;
         }
         audit::record(
             &mut conn,
@@ -723,7 +747,7 @@ impl Store {
         let (message_key, message_id) =
             insert_message(&mut conn, case.key, input.kind, channel, author, &body, now).await?;
         if let Some(reading) = reading {
-            crate::sentiment::read_inbound(
+            let raised = crate::sentiment::read_inbound(
                 &mut conn,
                 case.key,
                 message_key,
@@ -732,6 +756,10 @@ impl Store {
                 now,
             )
             .await?;
+            if raised {
+                // A raised priority re-targets the clocks, as a person raising it would.
+                self.sla_after_priority(&mut conn, case.key, now).await?;
+            }
         }
         let new_status = match (input.kind, case.status) {
             (MessageKind::Inbound, CaseStatus::Pending | CaseStatus::Solved) => {

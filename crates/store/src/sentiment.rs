@@ -52,7 +52,7 @@ pub(crate) async fn read_inbound(
     channel: &str,
     text: TextReading,
     now: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let row = conn
         .fetch_one(
             q("SELECT COUNT(*) AS n FROM case_messages WHERE case_id = $1 AND kind = 'inbound' AND id <> $2 AND created_at >= $3")
@@ -76,7 +76,7 @@ pub(crate) async fn read_inbound(
     )
     .await?;
     if !reading.raise_priority {
-        return Ok(());
+        return Ok(false);
     }
     let threat = reading.rules.iter().any(|r| r.rule == Rule::Escalation);
     let target = if threat {
@@ -89,7 +89,7 @@ pub(crate) async fn read_inbound(
         .await?;
     let current: String = row.get("priority")?;
     if rank(&current) >= rank(target.as_str()) {
-        return Ok(());
+        return Ok(false);
     }
     conn.execute(
         q("UPDATE cases SET priority = $1, updated_at = $2, version = version + 1 WHERE id = $3")
@@ -122,7 +122,7 @@ pub(crate) async fn read_inbound(
             .bind(now),
     )
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 impl Store {

@@ -5,10 +5,14 @@
 mod common;
 
 use common::*;
+use kefu_domain::Labelled;
 use kefu_domain::cases::*;
 use kefu_store::Store;
 
-kefu_testkit::conformance!(angry_messages_raise_priority_and_leave_a_trajectory);
+kefu_testkit::conformance!(
+    angry_messages_raise_priority_and_leave_a_trajectory,
+    a_priority_raised_by_anger_retargets_the_clocks
+);
 
 async fn angry_messages_raise_priority_and_leave_a_trajectory(store: Store) {
     let (store, clock) = fixed(store);
@@ -107,4 +111,78 @@ async fn angry_messages_raise_priority_and_leave_a_trajectory(store: Store) {
     let after = store.case(&case.id).await.expect("case");
     assert_eq!(after.priority, Priority::Urgent);
     assert_eq!(after.version, version + 1, "only the message's own update");
+}
+
+/// Anger raises the priority; the service-level clocks follow it, at creation and on a
+/// later message, as they would if a person had raised it.
+async fn a_priority_raised_by_anger_retargets_the_clocks(store: Store) {
+    use kefu_domain::sla::SlaPolicySpec;
+    let (store, clock) = fixed(store);
+    for (name, rank, priority, minutes) in [
+        ("紧急", 1, Some(Priority::Urgent), 30),
+        ("默认", 10, None, 8 * 60),
+    ] {
+        store
+            .create_sla_policy(
+                &cli(),
+                SlaPolicySpec {
+                    name: name.into(),
+                    rank,
+                    case_kind: None,
+                    priority,
+                    severity: None,
+                    first_response_minutes: Some(minutes),
+                    next_response_minutes: None,
+                    resolution_minutes: None,
+                    warn_at_percent: None,
+                    escalate_on_breach: Some(false),
+                    active: None,
+                },
+            )
+            .await
+            .expect("policy");
+    }
+    let first_response = |clocks: Vec<kefu_store::sla::SlaClock>| {
+        clocks
+            .iter()
+            .find(|c| c.metric.as_str() == "first_response")
+            .map(|c| (c.policy_name.clone(), c.target_ms))
+    };
+    let customer = person(&store, "赵六").await;
+
+    let mut input = new_case(&customer, CaseKind::Consultation, "退款");
+    input.body = "你们就是骗子，再不退款我就去12315投诉！".into();
+    let angry = store.create_case(&cli(), input).await.expect("case");
+    assert_eq!(angry.priority, Priority::Urgent);
+    let clocks = store.case_sla(&angry.id).await.expect("clocks");
+    assert_eq!(
+        first_response(clocks),
+        Some(("紧急".to_string(), 30 * 60_000))
+    );
+
+    let mut input = new_case(&customer, CaseKind::Consultation, "快递");
+    input.body = "我的快递到哪了？".into();
+    let calm = store.create_case(&cli(), input).await.expect("case");
+    let clocks = store.case_sla(&calm.id).await.expect("clocks");
+    assert_eq!(
+        first_response(clocks),
+        Some(("默认".to_string(), 8 * 60 * 60_000))
+    );
+    clock.advance(60_000);
+    store
+        .add_message(
+            &cli(),
+            &calm.id,
+            message(
+                MessageKind::Inbound,
+                "你们太过分了，再不处理我就打12315投诉！",
+            ),
+        )
+        .await
+        .expect("message");
+    let clocks = store.case_sla(&calm.id).await.expect("clocks");
+    assert_eq!(
+        first_response(clocks),
+        Some(("紧急".to_string(), 30 * 60_000))
+    );
 }
