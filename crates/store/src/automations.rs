@@ -96,13 +96,15 @@ async fn facts(conn: &mut Conn, case_key: i64, message: Option<&str>) -> Result<
 }
 
 /// Runs the active rules of `trigger` on a case, inside the caller's transaction.
+/// Returns whether a rule changed the case's priority (the caller re-targets the SLA
+/// clocks then).
 pub(crate) async fn run(
     conn: &mut Conn,
     trigger: Trigger,
     case_key: i64,
     message: Option<&str>,
     now: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let rules = conn
         .fetch_all(
             q("SELECT id, public_id, spec, created_at, updated_at, version FROM automation_rules WHERE trigger_event = $1 AND active = TRUE ORDER BY position, id")
@@ -110,8 +112,9 @@ pub(crate) async fn run(
         )
         .await?;
     if rules.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
+    let mut priority_changed = false;
     let system = Actor {
         user_id: None,
         label: "automation".into(),
@@ -129,7 +132,7 @@ pub(crate) async fn run(
         for action in &rule.spec.actions {
             match action {
                 Action::SetPriority { priority } => {
-                    conn.execute(
+                    priority_changed |= 0 < conn.execute(
                         q("UPDATE cases SET priority = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND priority <> $1")
                             .bind(priority.as_str())
                             .bind(now)
@@ -263,7 +266,7 @@ pub(crate) async fn run(
         )
         .await?;
     }
-    Ok(())
+    Ok(priority_changed)
 }
 
 impl Store {

@@ -505,14 +505,17 @@ impl Store {
             now,
         )
         .await?;
-        crate::automations::run(
+        if crate::automations::run(
             conn,
             kefu_domain::automation::Trigger::CaseCreated,
             key,
             Some(&body),
             now,
         )
-        .await?;
+        .await?
+        {
+            self.sla_after_priority(conn, key, now).await?;
+        }
         // Automations first (they may move the case to another team, whose calendar
         // the clocks then follow), then routing.
         self.sla_follow_team(conn, key, now).await?;
@@ -787,14 +790,17 @@ impl Store {
             MessageKind::Inbound => {
                 self.sla_on_customer_message(&mut conn, case.key, now)
                     .await?;
-                crate::automations::run(
+                if crate::automations::run(
                     &mut conn,
                     kefu_domain::automation::Trigger::CustomerMessage,
                     case.key,
                     Some(&body),
                     now,
                 )
-                .await?;
+                .await?
+                {
+                    self.sla_after_priority(&mut conn, case.key, now).await?;
+                }
                 self.sla_follow_team(&mut conn, case.key, now).await?;
             }
             MessageKind::InternalNote => {}

@@ -662,14 +662,17 @@ impl Store {
         self.sla_for_complaint(&mut conn, &case, input.severity, now)
             .await?;
         auto_escalate(&mut conn, complaint, &case, &rules, now).await?;
-        crate::automations::run(
+        if crate::automations::run(
             &mut conn,
             kefu_domain::automation::Trigger::ComplaintRecorded,
             case.key,
             None,
             now,
         )
-        .await?;
+        .await?
+        {
+            self.sla_after_priority(&mut conn, case.key, now).await?;
+        }
         self.sla_follow_team(&mut conn, case.key, now).await?;
         let complaint = fetch_complaint(&mut conn, case.key, false)
             .await?

@@ -16,6 +16,7 @@ kefu_testkit::conformance!(
     rules_are_validated_and_versioned,
     a_serious_complaint_rule_fires_and_explains_itself,
     case_and_message_rules,
+    a_rule_that_sets_the_priority_retargets_the_clocks,
 );
 
 fn condition(field: Field, operator: Operator, value: &str) -> Condition {
@@ -343,4 +344,64 @@ async fn case_and_message_rules(store: Store) {
         store.case_firings(&plain.id).await.expect("firings").len(),
         1
     );
+}
+
+/// A rule that raises the priority re-targets the SLA clocks, as a person raising it
+/// would.
+async fn a_rule_that_sets_the_priority_retargets_the_clocks(store: Store) {
+    use kefu_domain::sla::SlaPolicySpec;
+    let (store, _clock) = fixed(store);
+    for (name, rank, priority, minutes) in [
+        ("紧急", 1, Some(Priority::Urgent), 30),
+        ("默认", 10, None, 8 * 60),
+    ] {
+        store
+            .create_sla_policy(
+                &cli(),
+                SlaPolicySpec {
+                    name: name.into(),
+                    rank,
+                    case_kind: None,
+                    priority,
+                    severity: None,
+                    first_response_minutes: Some(minutes),
+                    next_response_minutes: None,
+                    resolution_minutes: None,
+                    warn_at_percent: None,
+                    escalate_on_breach: Some(false),
+                    active: None,
+                },
+            )
+            .await
+            .expect("policy");
+    }
+    store
+        .create_automation_rule(
+            &cli(),
+            rule(
+                "停机即紧急",
+                Trigger::CaseCreated,
+                vec![condition(Field::Subject, Operator::Contains, "停机")],
+                vec![Action::SetPriority {
+                    priority: Priority::Urgent,
+                }],
+            ),
+        )
+        .await
+        .expect("rule");
+    let customer = person(&store, "钱七").await;
+    let case = store
+        .create_case(
+            &cli(),
+            new_case(&customer, CaseKind::TechnicalSupport, "系统停机"),
+        )
+        .await
+        .expect("case");
+    assert_eq!(case.priority, Priority::Urgent);
+    let clocks = store.case_sla(&case.id).await.expect("clocks");
+    let first = clocks
+        .iter()
+        .find(|c| c.target_ms == 30 * 60_000 || c.target_ms == 8 * 60 * 60_000)
+        .map(|c| c.policy_name.as_str());
+    assert_eq!(first, Some("紧急"), "{clocks:?}");
 }
