@@ -274,39 +274,32 @@ impl IntentModel {
         examples: &[(&str, &str)],
         encoder: Option<Arc<Encoder>>,
     ) -> IntentModel {
-        let model = &mut self;
-        if let Some(encoder) = encoder {
-            let index: HashMap<&str, usize> = model
-                .classifier
-                .labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.as_str(), i))
-                .collect();
-            let mut rows = Vec::with_capacity(examples.len());
-            let mut targets = Vec::with_capacity(examples.len());
-            for (text, label) in examples {
-                if let Some(&target) = index.get(label) {
-                    rows.push(dense(&embed_cached(&encoder, text)));
-                    targets.push(target);
-                }
-            }
-            let linear = Linear::train(
-                &rows,
-                &targets,
-                model.classifier.labels.len(),
-                encoder.dimensions(),
-                TrainOptions {
-                    c: EMBEDDING_C,
-                    max_iterations: 500,
-                    ..TrainOptions::default()
-                },
-            );
-            model.embedding = Some(EmbeddingHead {
-                encoder,
-                model: linear,
-            });
-        }
+        let Some(encoder) = encoder else { return self };
+        let labels = &self.classifier.labels;
+        let index: HashMap<&str, usize> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), i))
+            .collect();
+        let (rows, targets): (Vec<Sparse>, Vec<usize>) = examples
+            .iter()
+            .filter_map(|(text, label)| {
+                let target = *index.get(label)?;
+                Some((dense(&embed_cached(&encoder, text)), target))
+            })
+            .unzip();
+        let model = Linear::train(
+            &rows,
+            &targets,
+            labels.len(),
+            encoder.dimensions(),
+            TrainOptions {
+                c: EMBEDDING_C,
+                max_iterations: 500,
+                ..TrainOptions::default()
+            },
+        );
+        self.embedding = Some(EmbeddingHead { encoder, model });
         self
     }
 

@@ -514,7 +514,7 @@ impl Store {
         )
         .await?
         {
-            self.sla_after_priority(conn, key, now).await?;
+            self.sla_refresh(conn, key, now).await?;
         }
         // Automations first (they may move the case to another team, whose calendar
         // the clocks then follow), then routing.
@@ -533,34 +533,6 @@ impl Store {
         )
         .await?;
         Ok(case)
-    }
-
-    /// Re-targets a case's clocks under the policy for its kind, priority and severity
-    /// as they are now (after a change of priority or kind).
-    pub(crate) async fn sla_after_priority(
-        &self,
-        conn: &mut Conn,
-        key: i64,
-        now: i64,
-    ) -> Result<()> {
-        let case = load_case_by_key(conn, key).await?;
-        let severity = crate::complaints::severity_of(conn, key).await?;
-        let team = match &case.team_id {
-            Some(id) => Some(key_of(conn, "teams", "team", "team_id", id).await?),
-            None => None,
-        };
-        self.apply_sla(
-            conn,
-            crate::sla::CaseFacts {
-                case: key,
-                kind: case.kind,
-                priority: case.priority,
-                severity,
-                team,
-            },
-            now,
-        )
-        .await
     }
 
     pub async fn case(&self, public_id: &str) -> Result<Case> {
@@ -708,7 +680,7 @@ impl Store {
         }
         let after = load_case_by_key(&mut conn, before.key).await?;
         if after.priority != before.priority || after.kind != before.kind {
-            self.sla_after_priority(&mut conn, after.key, now).await?;
+            self.sla_refresh(&mut conn, after.key, now).await?;
         }
         audit::record(
             &mut conn,
@@ -761,7 +733,7 @@ impl Store {
             .await?;
             if raised {
                 // A raised priority re-targets the clocks, as a person raising it would.
-                self.sla_after_priority(&mut conn, case.key, now).await?;
+                self.sla_refresh(&mut conn, case.key, now).await?;
             }
         }
         let new_status = match (input.kind, case.status) {
@@ -799,7 +771,7 @@ impl Store {
                 )
                 .await?
                 {
-                    self.sla_after_priority(&mut conn, case.key, now).await?;
+                    self.sla_refresh(&mut conn, case.key, now).await?;
                 }
                 self.sla_follow_team(&mut conn, case.key, now).await?;
             }

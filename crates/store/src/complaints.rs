@@ -659,8 +659,7 @@ impl Store {
             Some(&complaint_json(&complaint)),
         )
         .await?;
-        self.sla_for_complaint(&mut conn, &case, input.severity, now)
-            .await?;
+        self.sla_refresh(&mut conn, case.key, now).await?;
         auto_escalate(&mut conn, complaint, &case, &rules, now).await?;
         if crate::automations::run(
             &mut conn,
@@ -671,7 +670,7 @@ impl Store {
         )
         .await?
         {
-            self.sla_after_priority(&mut conn, case.key, now).await?;
+            self.sla_refresh(&mut conn, case.key, now).await?;
         }
         self.sla_follow_team(&mut conn, case.key, now).await?;
         let complaint = fetch_complaint(&mut conn, case.key, false)
@@ -823,8 +822,7 @@ impl Store {
         )
         .await?;
         if after.severity != before.severity {
-            self.sla_for_complaint(&mut conn, &case, after.severity, now)
-                .await?;
+            self.sla_refresh(&mut conn, case.key, now).await?;
         }
         let rules = rules_version(&mut conn, after.rule_set_version).await?;
         let after = auto_escalate(&mut conn, after, &case, &rules, now).await?;
@@ -1868,34 +1866,6 @@ pub(crate) async fn severity_of(conn: &mut Conn, case_key: i64) -> Result<Option
     {
         Some(row) => Ok(Some(parse_label(&row, "severity")?)),
         None => Ok(None),
-    }
-}
-
-impl Store {
-    /// Re-applies the SLA policy now that the complaint's severity is known.
-    async fn sla_for_complaint(
-        &self,
-        conn: &mut Conn,
-        case: &Case,
-        severity: Severity,
-        now: i64,
-    ) -> Result<()> {
-        let team = match &case.team_id {
-            Some(id) => Some(key_of(conn, "teams", "team", "team_id", id).await?),
-            None => None,
-        };
-        self.apply_sla(
-            conn,
-            crate::sla::CaseFacts {
-                case: case.key,
-                kind: case.kind,
-                priority: case.priority,
-                severity: Some(severity),
-                team,
-            },
-            now,
-        )
-        .await
     }
 }
 

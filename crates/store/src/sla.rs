@@ -161,6 +161,30 @@ impl Store {
         Ok(calendar)
     }
 
+    /// Re-targets a case's clocks under the policy for its kind, priority and complaint
+    /// severity as stored now — after any of them changed (a person, an automation rule
+    /// or the customer's anger raising the priority; a complaint recorded or re-graded).
+    pub(crate) async fn sla_refresh(&self, conn: &mut Conn, case: i64, now: i64) -> Result<()> {
+        let loaded = crate::cases::load_case_by_key(conn, case).await?;
+        let severity = crate::complaints::severity_of(conn, case).await?;
+        let team = match &loaded.team_id {
+            Some(id) => Some(crate::cases::key_of(conn, "teams", "team", "team_id", id).await?),
+            None => None,
+        };
+        self.apply_sla(
+            conn,
+            CaseFacts {
+                case,
+                kind: loaded.kind,
+                priority: loaded.priority,
+                severity,
+                team,
+            },
+            now,
+        )
+        .await
+    }
+
     /// Starts (or re-targets) a case's clocks under the policy that matches it now.
     pub(crate) async fn apply_sla(
         &self,

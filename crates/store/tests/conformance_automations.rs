@@ -349,32 +349,15 @@ async fn case_and_message_rules(store: Store) {
 /// A rule that raises the priority re-targets the SLA clocks, as a person raising it
 /// would.
 async fn a_rule_that_sets_the_priority_retargets_the_clocks(store: Store) {
-    use kefu_domain::sla::SlaPolicySpec;
     let (store, _clock) = fixed(store);
-    for (name, rank, priority, minutes) in [
-        ("紧急", 1, Some(Priority::Urgent), 30),
-        ("默认", 10, None, 8 * 60),
-    ] {
-        store
-            .create_sla_policy(
-                &cli(),
-                SlaPolicySpec {
-                    name: name.into(),
-                    rank,
-                    case_kind: None,
-                    priority,
-                    severity: None,
-                    first_response_minutes: Some(minutes),
-                    next_response_minutes: None,
-                    resolution_minutes: None,
-                    warn_at_percent: None,
-                    escalate_on_breach: Some(false),
-                    active: None,
-                },
-            )
-            .await
-            .expect("policy");
-    }
+    first_response_policies(
+        &store,
+        &[
+            ("紧急", 1, Some(Priority::Urgent), 30),
+            ("默认", 10, None, 8 * 60),
+        ],
+    )
+    .await;
     store
         .create_automation_rule(
             &cli(),

@@ -116,32 +116,15 @@ async fn angry_messages_raise_priority_and_leave_a_trajectory(store: Store) {
 /// Anger raises the priority; the service-level clocks follow it, at creation and on a
 /// later message, as they would if a person had raised it.
 async fn a_priority_raised_by_anger_retargets_the_clocks(store: Store) {
-    use kefu_domain::sla::SlaPolicySpec;
     let (store, clock) = fixed(store);
-    for (name, rank, priority, minutes) in [
-        ("紧急", 1, Some(Priority::Urgent), 30),
-        ("默认", 10, None, 8 * 60),
-    ] {
-        store
-            .create_sla_policy(
-                &cli(),
-                SlaPolicySpec {
-                    name: name.into(),
-                    rank,
-                    case_kind: None,
-                    priority,
-                    severity: None,
-                    first_response_minutes: Some(minutes),
-                    next_response_minutes: None,
-                    resolution_minutes: None,
-                    warn_at_percent: None,
-                    escalate_on_breach: Some(false),
-                    active: None,
-                },
-            )
-            .await
-            .expect("policy");
-    }
+    first_response_policies(
+        &store,
+        &[
+            ("紧急", 1, Some(Priority::Urgent), 30),
+            ("默认", 10, None, 8 * 60),
+        ],
+    )
+    .await;
     let first_response = |clocks: Vec<kefu_store::sla::SlaClock>| {
         clocks
             .iter()

@@ -3,7 +3,7 @@
 
 use kefu_domain::DomainError;
 use kefu_domain::access::Role;
-use kefu_domain::cases::{CaseKind, MessageKind};
+use kefu_domain::cases::{CaseKind, MessageKind, Priority};
 use kefu_domain::contacts::ContactChannel;
 use kefu_store::audit::{AuditEntry, AuditFilter};
 use kefu_store::cases::{Case, NewCase, NewMessage};
@@ -266,5 +266,34 @@ pub fn expect_transition_refused<T: Debug>(result: Result<T, StoreError>, from: 
         Err(StoreError::Invalid(DomainError::TransitionNotAllowed { from: f, to: t, .. }))
             if f == from && t == to => {}
         other => panic!("expected TransitionNotAllowed {from} -> {to}, got {other:?}"),
+    }
+}
+
+/// First-response SLA policies, each `(name, rank, priority it applies to or any,
+/// minutes)`, never escalating on breach.
+pub async fn first_response_policies(
+    store: &Store,
+    policies: &[(&str, i64, Option<Priority>, i64)],
+) {
+    for &(name, rank, priority, minutes) in policies {
+        store
+            .create_sla_policy(
+                &cli(),
+                kefu_domain::sla::SlaPolicySpec {
+                    name: name.into(),
+                    rank,
+                    case_kind: None,
+                    priority,
+                    severity: None,
+                    first_response_minutes: Some(minutes),
+                    next_response_minutes: None,
+                    resolution_minutes: None,
+                    warn_at_percent: None,
+                    escalate_on_breach: Some(false),
+                    active: None,
+                },
+            )
+            .await
+            .expect("policy");
     }
 }
