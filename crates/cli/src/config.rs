@@ -29,6 +29,12 @@ struct FileConfig {
     listen: Option<String>,
     secure_cookies: Option<bool>,
     max_connections: Option<u32>,
+    /// The optional reply-drafting model server: an OpenAI-compatible base URL
+    /// (`http://127.0.0.1:8080/v1`) and the model to ask for. The API key, if the server
+    /// wants one, comes from KEFU_DRAFT_API_KEY only (never from this file).
+    draft_endpoint: Option<String>,
+    draft_model: Option<String>,
+    draft_timeout_seconds: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -39,6 +45,8 @@ pub struct Config {
     pub listen: Option<String>,
     pub secure_cookies: bool,
     pub max_connections: u32,
+    /// Reply drafting (off when `None`).
+    pub draft: Option<kefu_server::draft::DraftConfig>,
 }
 
 impl Config {
@@ -63,6 +71,12 @@ impl Config {
             listen: file.listen,
             secure_cookies: file.secure_cookies.unwrap_or(false),
             max_connections: file.max_connections.unwrap_or(8),
+            draft: draft_config(
+                env("KEFU_DRAFT_ENDPOINT").or(file.draft_endpoint),
+                env("KEFU_DRAFT_MODEL").or(file.draft_model),
+                env("KEFU_DRAFT_API_KEY"),
+                file.draft_timeout_seconds,
+            )?,
         })
     }
 
@@ -82,6 +96,29 @@ impl Config {
             None => format!("SQLite at {}", self.data_dir.join("kefu.sqlite").display()),
         }
     }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Drafting is on when an endpoint is given; a model name must come with it.
+fn draft_config(
+    endpoint: Option<String>,
+    model: Option<String>,
+    api_key: Option<String>,
+    timeout_seconds: Option<u64>,
+) -> CliResult<Option<kefu_server::draft::DraftConfig>> {
+    let Some(endpoint) = endpoint else {
+        return Ok(None);
+    };
+    let model = model.ok_or_else(|| {
+        CliError("draft_endpoint is set but draft_model is not: name the model to ask for".into())
+    })?;
+    let timeout = std::time::Duration::from_secs(timeout_seconds.unwrap_or(30).clamp(1, 600));
+    kefu_server::draft::DraftConfig::new(&endpoint, &model, api_key, timeout)
+        .map(Some)
+        .map_err(CliError)
 }
 
 fn read_file(path: &Path) -> CliResult<FileConfig> {

@@ -317,6 +317,13 @@ async fn serve(store: Store, listen: &str, config: &Config) -> CliResult<()> {
     let first_start = !store.has_users().await?;
     eprintln!("kefu is serving on http://{address}  (API docs: http://{address}/api/docs)");
     eprintln!("database: {}", config.describe_database());
+    if let Some(draft) = &config.draft {
+        eprintln!(
+            "reply drafting: model {} at {}",
+            draft.model,
+            draft.endpoint()
+        );
+    }
     if first_start {
         eprintln!(
             "no users yet: create one with `kefu user add --email you@example.com --password … --role admin`"
@@ -326,6 +333,7 @@ async fn serve(store: Store, listen: &str, config: &Config) -> CliResult<()> {
         store.clone(),
         kefu_server::ServerConfig {
             secure_cookies: config.secure_cookies,
+            draft: config.draft.clone(),
         },
     );
     // Build the bot (index, intent model with its encoder) now rather than on the

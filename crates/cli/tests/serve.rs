@@ -331,4 +331,44 @@ fn migrate_reports_and_settings_come_from_flags_env_and_file() {
         "{}",
         text(&bad.stderr)
     );
+
+    // Reply drafting: off unless an endpoint is set; a half or wrong setting is refused
+    // before anything starts, and the API key is never printed.
+    for (toml, says) in [
+        (
+            "draft_endpoint = 'http://127.0.0.1:8080/v1'\n",
+            "draft_model",
+        ),
+        (
+            "draft_endpoint = 'https://api.example.com/v1'\ndraft_model = 'm'\n",
+            "http:// URL",
+        ),
+    ] {
+        std::fs::write(
+            work.path().join("kefu.toml"),
+            format!(
+                "data_dir = {:?}\n{toml}",
+                from_file.to_str().expect("utf-8")
+            ),
+        )
+        .expect("write toml");
+        let bad = run(&[]);
+        assert!(!bad.status.success(), "{toml}");
+        assert!(text(&bad.stderr).contains(says), "{}", text(&bad.stderr));
+    }
+    std::fs::write(
+        work.path().join("kefu.toml"),
+        format!(
+            "data_dir = {:?}\ndraft_model = 'qwen'\n",
+            from_file.to_str().expect("utf-8")
+        ),
+    )
+    .expect("write toml");
+    let good = run(&[
+        ("KEFU_DRAFT_ENDPOINT", Path::new("http://127.0.0.1:8080/v1")),
+        ("KEFU_DRAFT_API_KEY", Path::new("sk-never-printed")),
+    ]);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    let all = format!("{}{}", text(&good.stdout), text(&good.stderr));
+    assert!(!all.contains("sk-never-printed"), "{all}");
 }

@@ -64,6 +64,7 @@ catalogue! {
     IdempotencyKeyReused = "idempotency_key_reused", UNPROCESSABLE_ENTITY, "The Idempotency-Key was used before with a different request.";
     IdempotencyInProgress = "idempotency_in_progress", CONFLICT, "A request with this Idempotency-Key is still being processed.";
     Unsupported = "unsupported", CONFLICT, "The operation is not available on this installation.";
+    DraftFailed = "draft_failed", BAD_GATEWAY, "The reply-drafting model server did not answer usefully (unreachable, too slow, an error, or not a chat completion); assist's other suggestions still work.";
     Internal = "internal", INTERNAL_SERVER_ERROR, "kefu failed; the server log has the details.";
 }
 

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod draft;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -453,6 +454,12 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             get(kb::assist),
         ),
         r(
+            Method::POST,
+            "/api/v1/cases/{id}/assist/draft",
+            P(CasesWrite),
+            post(kb::draft),
+        ),
+        r(
             Method::GET,
             "/api/v1/cases/{id}/complaint/suggestion",
             P(CasesRead),
@@ -892,7 +899,7 @@ pub async fn serve(
         automations::automations, automations::create_automation, automations::update_automation,
         automations::case_firings,
         kb::entries, kb::create_entry, kb::entry, kb::update_entry, kb::versions,
-        kb::settings, kb::set_settings, kb::unanswered, kb::message, kb::assist,
+        kb::settings, kb::set_settings, kb::unanswered, kb::message, kb::assist, kb::draft,
         kb::complaint_suggestion,
         conversations::start, conversations::transcript, conversations::message,
         conversations::case_handoff,

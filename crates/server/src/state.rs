@@ -23,6 +23,8 @@ struct CachedBot {
 pub struct ServerConfig {
     /// Mark the session cookie `Secure` (when kefu is served over HTTPS).
     pub secure_cookies: bool,
+    /// The optional reply-drafting model server (off when `None`).
+    pub draft: Option<crate::draft::DraftConfig>,
 }
 
 impl AppState {

@@ -68,6 +68,7 @@ async fn login_sets_a_protected_cookie_and_answers_with_the_csrf_token() {
         app.store.clone(),
         ServerConfig {
             secure_cookies: true,
+            ..ServerConfig::default()
         },
     );
     let session = secure.login(&agent.email).await;

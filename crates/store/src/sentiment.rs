@@ -162,7 +162,13 @@ pub struct AssistMaterial {
     /// Recent agent replies on other cases, each with the customer message it answered:
     /// (case id, the message, the reply).
     pub past_replies: Vec<(String, String, String)>,
+    /// The case's last public messages, oldest first: (from the customer, text). Internal
+    /// notes are not in it.
+    pub transcript: Vec<(bool, String)>,
 }
+
+/// How many of a case's last public messages a drafted reply sees.
+const TRANSCRIPT: usize = 20;
 
 /// How many recent replies agent assist searches.
 const PAST_REPLIES: i64 = 1000;
@@ -173,14 +179,21 @@ impl Store {
         let case = crate::cases::load_case(&mut conn, case_id).await?;
         let rows = conn
             .fetch_all(
-                q("SELECT body FROM case_messages WHERE case_id = $1 AND kind = 'inbound' ORDER BY id")
+                q("SELECT kind, body FROM case_messages WHERE case_id = $1 AND kind IN ('inbound', 'outbound') ORDER BY id")
                     .bind(case.key),
             )
             .await?;
         let mut bodies = Vec::with_capacity(rows.len());
+        let mut transcript = Vec::with_capacity(rows.len());
         for row in &rows {
-            bodies.push(row.get::<String>("body")?);
+            let body = row.get::<String>("body")?;
+            let inbound = row.get::<String>("kind")? == "inbound";
+            if inbound {
+                bodies.push(body.clone());
+            }
+            transcript.push((inbound, body));
         }
+        let transcript = transcript.split_off(transcript.len().saturating_sub(TRANSCRIPT));
         let row = conn
             .fetch_one(
                 q("SELECT communication_type FROM customers WHERE public_id = $1")
@@ -211,6 +224,7 @@ impl Store {
                 .join("\n"),
             communication_type,
             past_replies,
+            transcript,
         })
     }
 }

@@ -402,3 +402,89 @@ pub async fn complaint_suggestion(
     .map_err(crate::error::ApiError::internal)?;
     Ok(Json(suggestion))
 }
+
+/// A reply drafted by the configured model server, for the agent to edit and send.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DraftReply {
+    pub draft: String,
+    /// The model that wrote it, as the server named it.
+    pub model: String,
+    /// The knowledge-base entries whose answers the model was given.
+    pub from_faq: Vec<String>,
+}
+
+/// Drafts a reply to the case's last customer message with the optional model server
+/// (an OpenAI-compatible endpoint beside kefu, off unless configured): the model sees the
+/// case's last public messages, the top knowledge-base answers, the customer's
+/// communication strategy and the message's sentiment. Nothing is sent to the customer.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/assist/draft", tag = "kb", params(("id" = String, Path)),
+    responses((status = 200, body = DraftReply),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "no drafting model server is configured (`unsupported`), or the case has no customer message (`conflict`)", body = ErrorBody),
+        (status = 502, description = "the model server failed (`draft_failed`)", body = ErrorBody)))]
+pub async fn draft(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DraftReply>> {
+    let material = state.store.assist_material(&id).await?;
+    let Some(config) = state.config.draft.clone() else {
+        return Err(crate::error::ApiError::new(
+            crate::error::ErrorCode::Unsupported,
+            "reply drafting is off: no model server is configured (draft_endpoint and draft_model in kefu.toml, or KEFU_DRAFT_ENDPOINT and KEFU_DRAFT_MODEL)",
+        ));
+    };
+    let Some(message) = material.last_message.clone() else {
+        return Err(crate::error::ApiError::new(
+            crate::error::ErrorCode::Conflict,
+            "the case has no message from the customer to reply to",
+        ));
+    };
+    let bot = state.bot().await?;
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut from_faq = Vec::new();
+        let mut knowledge = Vec::new();
+        for m in bot.faq.search(&message, 3).matches {
+            if let Some(entry) = bot.faq.entry(&m.id)
+                && !entry.answer.trim().is_empty()
+            {
+                from_faq.push(m.id.clone());
+                knowledge.push(entry.answer.clone());
+            }
+        }
+        let sentiment = kefu_bot::sentiment::analyse(
+            &bot.sentiment,
+            &message,
+            kefu_bot::sentiment::Context::default(),
+        );
+        let language = kefu_bot::normalize::language_of(&message);
+        (from_faq, knowledge, sentiment.label.as_str(), language)
+    })
+    .await
+    .map_err(crate::error::ApiError::internal)?;
+    let (from_faq, knowledge, sentiment, language) = reading;
+    let strategy = material.communication_type.map(|t| {
+        let (en, zh) = t.strategy();
+        if language == "zh" { zh } else { en }
+    });
+    let messages = crate::draft::prompt(
+        language,
+        &material.transcript,
+        &knowledge,
+        strategy,
+        Some(sentiment),
+    );
+    match crate::draft::complete(&config, &messages).await {
+        Ok(draft) => Ok(Json(DraftReply {
+            draft: draft.text,
+            model: draft.model,
+            from_faq,
+        })),
+        Err(e) => {
+            tracing::warn!(case = %id, error = %e.0, "reply draft failed");
+            Err(crate::error::ApiError::new(
+                crate::error::ErrorCode::DraftFailed,
+                e.0,
+            ))
+        }
+    }
+}
