@@ -43,11 +43,21 @@ impl Classifier {
         examples: impl IntoIterator<Item = (&'a str, &'a str)>,
         recipe: Recipe,
     ) -> Classifier {
+        Self::train_weighted(examples.into_iter().map(|(t, l)| (t, l, 1.0)), recipe)
+    }
+
+    /// Trains on `(text, label, weight)`: an example of weight 2 counts as two.
+    pub fn train_weighted<'a>(
+        examples: impl IntoIterator<Item = (&'a str, &'a str, f32)>,
+        recipe: Recipe,
+    ) -> Classifier {
         let mut labels: Vec<String> = Vec::new();
         let mut label_index: HashMap<String, usize> = HashMap::new();
         let mut documents = Vec::new();
         let mut targets = Vec::new();
-        for (text, label) in examples {
+        let mut weights = Vec::new();
+        for (text, label, weight) in examples {
+            weights.push(weight);
             let next = labels.len();
             let index = *label_index.entry(label.to_string()).or_insert_with(|| {
                 labels.push(label.to_string());
@@ -58,9 +68,10 @@ impl Classifier {
         }
         let vocabulary = Vocabulary::fit(recipe.spec, &documents, recipe.min_df);
         let rows: Vec<Sparse> = documents.iter().map(|d| vocabulary.vector(d)).collect();
-        let model = Linear::train(
+        let model = Linear::train_weighted(
             &rows,
             &targets,
+            &weights,
             labels.len(),
             vocabulary.len(),
             recipe.train,

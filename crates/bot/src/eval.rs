@@ -88,6 +88,17 @@ pub struct Report {
     pub p99_ms: f64,
     /// Lines of the input that could not be used, with why (line numbers from 1).
     pub skipped: Vec<String>,
+    /// The examples the model got wrong (only when asked for: `--errors`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Miss>,
+}
+
+/// One example a classifier got wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct Miss {
+    pub text: String,
+    pub expected: String,
+    pub got: String,
 }
 
 impl Report {
@@ -111,6 +122,15 @@ impl Report {
             out.push_str(&format!("skipped   {} lines\n", self.skipped.len()));
             for reason in self.skipped.iter().take(10) {
                 out.push_str(&format!("  {reason}\n"));
+            }
+        }
+        if !self.errors.is_empty() {
+            out.push_str(&format!("errors    {}\n", self.errors.len()));
+            for miss in &self.errors {
+                out.push_str(&format!(
+                    "  expected {} got {}: {}\n",
+                    miss.expected, miss.got, miss.text
+                ));
             }
         }
         out

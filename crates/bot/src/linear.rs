@@ -97,7 +97,28 @@ impl Linear {
         features: usize,
         options: TrainOptions,
     ) -> Linear {
+        Self::train_weighted(
+            rows,
+            labels,
+            &vec![1.0; rows.len()],
+            classes,
+            features,
+            options,
+        )
+    }
+
+    /// As [`Linear::train`], with a weight per row (how much that example counts in the
+    /// loss, on top of class balancing).
+    pub fn train_weighted(
+        rows: &[Sparse],
+        labels: &[usize],
+        row_weights: &[f32],
+        classes: usize,
+        features: usize,
+        options: TrainOptions,
+    ) -> Linear {
         assert_eq!(rows.len(), labels.len());
+        assert_eq!(rows.len(), row_weights.len());
         let classes = classes.max(1);
         let mut counts = vec![0usize; classes];
         for &label in labels {
@@ -105,12 +126,14 @@ impl Linear {
         }
         let sample_weight: Vec<f64> = labels
             .iter()
-            .map(|&l| {
-                if options.balanced {
+            .zip(row_weights)
+            .map(|(&l, &w)| {
+                let class_weight = if options.balanced {
                     rows.len() as f64 / (classes as f64 * counts[l].max(1) as f64)
                 } else {
                     1.0
-                }
+                };
+                class_weight * w as f64
             })
             .collect();
         let n_weights = features * classes;

@@ -34,11 +34,14 @@ pub const RECIPE: Recipe = Recipe {
 /// The shipped polarity model (`kefu bot train-sentiment` writes it).
 static SHIPPED: &[u8] = include_bytes!("../models/sentiment.bin");
 
-/// A polarity model: P(positive) for a text.
+/// A polarity model: P(positive) against negative for a text and, when it was trained
+/// with neutral messages (`neu`), how likely the text carries no feeling at all.
 #[derive(Debug, Clone)]
 pub struct SentimentModel {
     classifier: Classifier,
     positive: usize,
+    negative: usize,
+    neutral: Option<usize>,
 }
 
 impl SentimentModel {
@@ -51,24 +54,33 @@ impl SentimentModel {
         examples: impl IntoIterator<Item = (&'a str, &'a str)>,
         recipe: Recipe,
     ) -> SentimentModel {
+        Self::train_weighted(examples.into_iter().map(|(t, l)| (t, l, 1.0)), recipe)
+    }
+
+    /// Trains from `(text, "pos" | "neg" | "neu", weight)`; other labels are ignored.
+    pub fn train_weighted<'a>(
+        examples: impl IntoIterator<Item = (&'a str, &'a str, f32)>,
+        recipe: Recipe,
+    ) -> SentimentModel {
         let examples = examples
             .into_iter()
-            .filter(|(_, label)| matches!(*label, "pos" | "neg"));
+            .filter(|(_, label, _)| matches!(*label, "pos" | "neg" | "neu"));
         // "neg" and "pos" always get indices 0 and 1, whatever order the examples come in.
-        let anchors = [("", "neg"), ("", "pos")];
-        let classifier = Classifier::train(anchors.into_iter().chain(examples), recipe);
+        let anchors = [("", "neg", 1.0), ("", "pos", 1.0)];
+        let classifier = Classifier::train_weighted(anchors.into_iter().chain(examples), recipe);
         Self::from_classifier(classifier)
     }
 
     fn from_classifier(classifier: Classifier) -> SentimentModel {
-        let positive = classifier
-            .labels
-            .iter()
-            .position(|l| l == "pos")
-            .unwrap_or(1);
+        let index = |label: &str| classifier.labels.iter().position(|l| l == label);
+        let positive = index("pos").unwrap_or(1);
+        let negative = index("neg").unwrap_or(0);
+        let neutral = index("neu");
         SentimentModel {
             classifier,
             positive,
+            negative,
+            neutral,
         }
     }
 
@@ -105,14 +117,36 @@ impl SentimentModel {
         }
         let vector = self.classifier.vector(text);
         let valence = chinese_valence(&normalize(text));
-        let p = if vector.is_empty() {
-            0.5
+        let logit = if vector.is_empty() {
+            0.0
         } else {
-            self.classifier.model.probabilities(&vector)[self.positive]
+            // Positive against negative, whatever the neutral class says.
+            let p = self.classifier.model.probabilities(&vector);
+            let (pos, neg) = (p[self.positive].max(1e-9), p[self.negative].max(1e-9));
+            (pos / neg).ln()
         };
-        let p = p.clamp(1e-6, 1.0 - 1e-6);
-        let logit = (p / (1.0 - p)).ln() + LEXICON_WEIGHT * valence;
+        let logit = logit + LEXICON_WEIGHT * valence;
         1.0 / (1.0 + (-logit).exp())
+    }
+
+    /// How likely the text carries no feeling (a plain question, an order number), 0–1;
+    /// 0 for a model trained without neutral messages. Chinese only: English text is read
+    /// by the lexicon, whose silence already means neutral.
+    pub fn neutral_probability(&self, text: &str) -> f32 {
+        let Some(neutral) = self.neutral else {
+            return 0.0;
+        };
+        if crate::normalize::language_of(text) == "en" {
+            return 0.0;
+        }
+        let vector = self.classifier.vector(text);
+        if vector.is_empty() {
+            return 0.0;
+        }
+        let valence = chinese_valence(&normalize(text));
+        // Words of feeling the lexicon knows speak against neutral.
+        let p = self.classifier.model.probabilities(&vector)[neutral];
+        p / (1.0 + LEXICON_WEIGHT * valence.abs())
     }
 
     /// `pos` or `neg`.
@@ -578,6 +612,8 @@ pub fn analyse(model: &SentimentModel, text: &str, context: Context) -> Sentimen
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextReading {
     pub probability: f32,
+    /// How likely the text carries no feeling (see [`SentimentModel::neutral_probability`]).
+    pub neutral: f32,
     pub rules: Vec<RuleHit>,
 }
 
@@ -612,6 +648,7 @@ pub fn read_text(model: &SentimentModel, text: &str) -> TextReading {
     hit(Rule::Shouting, shouting(text));
     TextReading {
         probability: model.positive_probability(text),
+        neutral: model.neutral_probability(text),
         rules,
     }
 }
@@ -626,7 +663,8 @@ impl TextReading {
                 evidence: format!("{} earlier contacts", context.earlier_contacts),
             });
         }
-        let mut score = self.probability * 2.0 - 1.0;
+        // Polarity, shrunk towards 0 as far as the text reads as having no feeling.
+        let mut score = (self.probability * 2.0 - 1.0) * (1.0 - self.neutral.clamp(0.0, 1.0));
         let fired = |r: Rule| rules.iter().any(|h| h.rule == r);
         let anger = fired(Rule::AngerWords);
         let escalation = fired(Rule::Escalation);
@@ -725,6 +763,58 @@ mod tests {
             let accuracy = right as f64 / rows.len() as f64;
             assert!(accuracy >= 0.85, "{name}: {accuracy}");
         }
+    }
+
+    /// Chinese reviews of food delivery and e-commerce goods written for kefu by writers
+    /// who saw neither the model nor its training sentences (data/eval/heldout): the
+    /// issue's target is 0.85 on each domain; docs/benchmarks.md has the figures.
+    #[test]
+    fn shipped_model_reads_held_out_reviews() {
+        let m = model();
+        for (name, file) in [
+            ("a", include_str!("../data/eval/heldout/reviews_zh_a.jsonl")),
+            ("b", include_str!("../data/eval/heldout/reviews_zh_b.jsonl")),
+        ] {
+            let rows: Vec<serde_json::Value> = file
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            assert_eq!(rows.len(), 600, "{name}");
+            for food in [true, false] {
+                let part: Vec<&serde_json::Value> = rows
+                    .iter()
+                    .filter(|r| (r["domain"] == "food_delivery") == food)
+                    .collect();
+                let right = part
+                    .iter()
+                    .filter(|r| m.polarity(r["text"].as_str().unwrap_or_default()) == r["label"])
+                    .count();
+                let accuracy = right as f64 / part.len() as f64;
+                assert!(accuracy >= 0.85, "{name} food={food}: {accuracy}");
+            }
+        }
+    }
+
+    /// Plain questions and requests read as neutral, not as complaints; feeling still
+    /// reads as feeling. (Written for this test, not taken from the training files.)
+    #[test]
+    fn plain_questions_read_as_neutral() {
+        let m = model();
+        let label = |t: &str| analyse(&m, t, Context::default()).label;
+        let plain = [
+            "请问可以开发票吗",
+            "怎么修改收货地址",
+            "你们周末上班吗",
+            "订单号是20231105，帮我看一下",
+            "我想换一个大一号的尺码",
+            "退款一般几天到账？",
+            "在吗",
+        ];
+        let neutral = plain.iter().filter(|t| label(t) == Label::Neutral).count();
+        assert!(neutral >= 6, "{:?}", plain.map(label));
+        assert_eq!(label("等了三个小时还没送到，太离谱了"), Label::Negative);
+        assert_eq!(label("客服小王很耐心，问题一下就解决了"), Label::Positive);
+        assert_eq!(label("退款拖了半个月都不给处理"), Label::Negative);
     }
 
     #[test]

@@ -84,11 +84,19 @@ pub struct BenchArgs {
 #[derive(Args, Debug)]
 pub struct TrainSentimentArgs {
     /// Positive sentences, one per line (repeatable).
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub pos: Vec<PathBuf>,
     /// Negative sentences, one per line (repeatable).
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub neg: Vec<PathBuf>,
+    /// Labelled examples, JSON Lines {"text","label":"pos"|"neg"|"neu"} (repeatable):
+    /// kefu's own sentences in crates/bot/data/sentiment/. Neutral messages teach the
+    /// model what carries no feeling.
+    #[arg(long)]
+    pub examples: Vec<PathBuf>,
+    /// How much one of the --examples counts against one review sentence.
+    #[arg(long, default_value_t = 1.0)]
+    pub examples_weight: f32,
     /// Where to write the model [default: crates/bot/models/sentiment.bin].
     #[arg(long, default_value = "crates/bot/models/sentiment.bin")]
     pub out: PathBuf,
@@ -120,6 +128,9 @@ pub struct EvalArgs {
     /// intent: the lexical tier alone, without the sentence encoder.
     #[arg(long)]
     pub lexical: bool,
+    /// intent, sentiment: also list every example the model got wrong.
+    #[arg(long)]
+    pub errors: bool,
     /// With --train: a different recipe, as JSON, e.g.
     /// {"word_max":2,"char_min":1,"char_max":3,"negation":true,"min_df":2,"c":4,"loss":"Logistic","balanced":true}
     /// (for experiments; omitted fields keep the task's default).
@@ -348,30 +359,77 @@ fn read_sentences(paths: &[PathBuf]) -> CliResult<Vec<String>> {
 }
 
 fn train_sentiment(args: &TrainSentimentArgs) -> CliResult<()> {
-    let pos = read_sentences(&args.pos)?;
-    let neg = read_sentences(&args.neg)?;
-    // A sentence filed under both labels teaches nothing: drop it from both.
-    let pos_set: std::collections::HashSet<&str> = pos.iter().map(String::as_str).collect();
-    let neg_set: std::collections::HashSet<&str> = neg.iter().map(String::as_str).collect();
-    let mut examples: Vec<(&str, &str)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (sentences, label, other) in [(&pos, "pos", &neg_set), (&neg, "neg", &pos_set)] {
-        for s in sentences {
-            if !other.contains(s.as_str()) && seen.insert((s.as_str(), label)) {
-                examples.push((s.as_str(), label));
+    if !(args.examples_weight.is_finite() && args.examples_weight > 0.0) {
+        return Err(CliError(
+            "--examples-weight must be a positive number".into(),
+        ));
+    }
+    let mut sources: Vec<(String, &'static str, f32)> = Vec::new();
+    for sentence in read_sentences(&args.pos)? {
+        sources.push((sentence, "pos", 1.0));
+    }
+    for sentence in read_sentences(&args.neg)? {
+        sources.push((sentence, "neg", 1.0));
+    }
+    let mut skipped = Vec::new();
+    for path in &args.examples {
+        for example in read_lines::<SentimentExample>(path, &mut skipped)? {
+            let label = match example.label.as_str() {
+                "pos" => "pos",
+                "neg" => "neg",
+                "neu" => "neu",
+                other => {
+                    skipped.push(format!(
+                        "{}: label {other:?} is not pos, neg or neu",
+                        path.display()
+                    ));
+                    continue;
+                }
+            };
+            let text = example.text.trim().to_string();
+            if !text.is_empty() {
+                let weight = example.weight.filter(|w| w.is_finite() && *w > 0.0);
+                sources.push((text, label, weight.unwrap_or(1.0) * args.examples_weight));
             }
         }
     }
+    if let Some(first) = skipped.first() {
+        return Err(CliError(format!(
+            "{} unusable example lines (first: {first}); fix them and train again",
+            skipped.len()
+        )));
+    }
+    // A sentence filed under two labels teaches nothing: drop it from both. A sentence
+    // given twice under one label counts once (with its first weight).
+    let mut labels_of: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> =
+        std::collections::HashMap::new();
+    for (text, label, _) in &sources {
+        labels_of.entry(text.as_str()).or_default().insert(label);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let examples: Vec<(&str, &str, f32)> = sources
+        .iter()
+        .filter(|(text, _, _)| labels_of[text.as_str()].len() == 1)
+        .filter(|(text, _, _)| seen.insert(text.as_str()))
+        .map(|(text, label, weight)| (text.as_str(), *label, *weight))
+        .collect();
+    if examples.is_empty() {
+        return Err(CliError("no training sentences".into()));
+    }
     let started = Instant::now();
-    let model = kefu_bot::sentiment::SentimentModel::train(examples.iter().copied());
+    let model = kefu_bot::sentiment::SentimentModel::train_weighted(
+        examples.iter().copied(),
+        kefu_bot::sentiment::RECIPE,
+    );
     let bytes = model.to_bytes();
     std::fs::write(&args.out, &bytes)
         .map_err(|e| CliError(format!("cannot write {}: {e}", args.out.display())))?;
     println!(
-        "trained on {} sentences ({} positive, {} negative) in {:.1} s; wrote {} ({} KiB)",
+        "trained on {} sentences ({} positive, {} negative, {} neutral) in {:.1} s; wrote {} ({} KiB)",
         examples.len(),
         examples.iter().filter(|e| e.1 == "pos").count(),
         examples.iter().filter(|e| e.1 == "neg").count(),
+        examples.iter().filter(|e| e.1 == "neu").count(),
         started.elapsed().as_secs_f64(),
         args.out.display(),
         bytes.len() / 1024
@@ -470,6 +528,9 @@ fn load_kb(
 struct SentimentExample {
     text: String,
     label: String,
+    /// For training: how much the example counts (default 1).
+    #[serde(default)]
+    weight: Option<f32>,
 }
 
 fn evaluate(args: &EvalArgs) -> CliResult<Report> {
@@ -508,15 +569,19 @@ fn evaluate(args: &EvalArgs) -> CliResult<Report> {
                     guess.map(|g| g.intent).unwrap_or_default(),
                 ));
             }
-            classification_report("intent", pairs, latencies)
+            let texts = test.iter().map(|e| e.text.as_str());
+            classification_report("intent", pairs, latencies, args.errors.then_some(texts))
         }
         Task::Sentiment => {
             let test: Vec<SentimentExample> = read_lines(&args.file, &mut skipped)?;
             let model = match &args.train {
                 Some(path) => {
                     let train: Vec<SentimentExample> = read_lines(path, &mut skipped)?;
-                    std::sync::Arc::new(kefu_bot::sentiment::SentimentModel::train_with(
-                        train.iter().map(|e| (e.text.as_str(), e.label.as_str())),
+                    std::sync::Arc::new(kefu_bot::sentiment::SentimentModel::train_weighted(
+                        train.iter().map(|e| {
+                            let weight = e.weight.filter(|w| w.is_finite() && *w > 0.0);
+                            (e.text.as_str(), e.label.as_str(), weight.unwrap_or(1.0))
+                        }),
                         recipe(kefu_bot::sentiment::RECIPE, args.recipe.as_deref())?,
                     ))
                 }
@@ -530,7 +595,8 @@ fn evaluate(args: &EvalArgs) -> CliResult<Report> {
                 latencies.push(start.elapsed());
                 pairs.push((example.label.clone(), polarity.to_string()));
             }
-            classification_report("sentiment", pairs, latencies)
+            let texts = test.iter().map(|e| e.text.as_str());
+            classification_report("sentiment", pairs, latencies, args.errors.then_some(texts))
         }
         Task::Faq => {
             let kb = load_kb(args.kb.as_deref(), &mut skipped)?;
@@ -562,13 +628,27 @@ fn evaluate(args: &EvalArgs) -> CliResult<Report> {
     Ok(report)
 }
 
-fn classification_report(
+fn classification_report<'a>(
     task: &str,
     pairs: Vec<(String, String)>,
     mut latencies: Vec<std::time::Duration>,
+    texts: Option<impl Iterator<Item = &'a str>>,
 ) -> Report {
     let (accuracy, macro_f1) = eval::classification(&pairs);
+    let errors = match texts {
+        Some(texts) => texts
+            .zip(&pairs)
+            .filter(|(_, (expected, got))| expected != got)
+            .map(|(text, (expected, got))| eval::Miss {
+                text: text.to_string(),
+                expected: expected.clone(),
+                got: got.clone(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Report {
+        errors,
         task: task.to_string(),
         examples: pairs.len(),
         accuracy: Some(accuracy),

@@ -330,3 +330,130 @@ fn bot_train_adds_intents_and_examples_and_cross_validates() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("every line of the file was refused"));
 }
+
+#[test]
+fn sentiment_eval_lists_what_it_got_wrong_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The second line carries the wrong label on purpose: the model reads it as negative.
+    let file = write(
+        dir.path(),
+        "s.jsonl",
+        &[
+            r#"{"text":"质量很好，物流也快，非常满意","label":"pos"}"#,
+            r#"{"text":"用了两天就坏了，客服也不理人","label":"pos"}"#,
+        ],
+    );
+    let report = json(&kefu(
+        dir.path(),
+        &[
+            "bot",
+            "eval",
+            "--task",
+            "sentiment",
+            &file,
+            "--json",
+            "--errors",
+        ],
+    ));
+    let errors = report["errors"].as_array().expect("errors listed");
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0]["text"], "用了两天就坏了，客服也不理人");
+    assert_eq!(errors[0]["expected"], "pos");
+    assert_eq!(errors[0]["got"], "neg");
+    // Without --errors the report does not carry them.
+    let report = json(&kefu(
+        dir.path(),
+        &["bot", "eval", "--task", "sentiment", &file, "--json"],
+    ));
+    assert!(report.get("errors").is_none(), "{report}");
+}
+
+#[test]
+fn train_sentiment_takes_labelled_examples_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pos = write(dir.path(), "pos.txt", &["很好用，推荐", "物流很快"]);
+    let neg = write(dir.path(), "neg.txt", &["太差了", "物流很快"]);
+    let examples = write(
+        dir.path(),
+        "ex.jsonl",
+        &[
+            r#"{"text":"骑手很准时，饭还是热的","label":"pos","domain":"food"}"#,
+            r#"{"text":"等了两个小时，汤全洒了","label":"neg"}"#,
+            r#"{"text":"等了两个小时，汤全洒了","label":"neg"}"#,
+        ],
+    );
+    let out = dir.path().join("model.bin");
+    let out_arg = out.display().to_string();
+    let output = kefu(
+        dir.path(),
+        &[
+            "bot",
+            "train-sentiment",
+            "--pos",
+            &pos,
+            "--neg",
+            &neg,
+            "--examples",
+            &examples,
+            "--examples-weight",
+            "2",
+            "--out",
+            &out_arg,
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // "物流很快" is filed under both labels and dropped; the repeated example counts once.
+    let said = text(&output.stdout);
+    assert!(
+        said.contains("trained on 4 sentences (2 positive, 2 negative, 0 neutral)"),
+        "{said}"
+    );
+    assert!(std::fs::metadata(&out).expect("model written").len() > 0);
+
+    // A line with another label is named, and nothing is written.
+    let bad = write(
+        dir.path(),
+        "bad.jsonl",
+        &[
+            r#"{"text":"还行","label":"pos"}"#,
+            r#"{"text":"一般","label":"meh"}"#,
+        ],
+    );
+    let bad_out = dir.path().join("bad.bin");
+    let bad_out_arg = bad_out.display().to_string();
+    let output = kefu(
+        dir.path(),
+        &[
+            "bot",
+            "train-sentiment",
+            "--examples",
+            &bad,
+            "--out",
+            &bad_out_arg,
+        ],
+    );
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("\"meh\"") && err.contains("bad.jsonl"),
+        "{err}"
+    );
+    assert!(!bad_out.exists());
+
+    let output = kefu(
+        dir.path(),
+        &[
+            "bot",
+            "train-sentiment",
+            "--examples",
+            &examples,
+            "--examples-weight",
+            "0",
+            "--out",
+            &bad_out_arg,
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("--examples-weight"));
+    assert!(!bad_out.exists());
+}
