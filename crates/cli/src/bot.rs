@@ -387,9 +387,12 @@ fn train_sentiment(args: &TrainSentimentArgs) -> CliResult<()> {
                 }
             };
             let text = example.text.trim().to_string();
-            if !text.is_empty() {
-                let weight = example.weight.filter(|w| w.is_finite() && *w > 0.0);
-                sources.push((text, label, weight.unwrap_or(1.0) * args.examples_weight));
+            match example.weight() {
+                Ok(weight) if !text.is_empty() => {
+                    sources.push((text, label, weight * args.examples_weight))
+                }
+                Ok(_) => {}
+                Err(e) => skipped.push(format!("{}: {e}", path.display())),
             }
         }
     }
@@ -533,6 +536,21 @@ struct SentimentExample {
     weight: Option<f32>,
 }
 
+impl SentimentExample {
+    /// The example's weight: 1 when not given; a zero, negative or non-finite one is an
+    /// error naming the example.
+    fn weight(&self) -> Result<f32, String> {
+        match self.weight {
+            None => Ok(1.0),
+            Some(w) if w.is_finite() && w > 0.0 => Ok(w),
+            Some(w) => Err(format!(
+                "weight {w} of {:?} is not a positive number",
+                self.text.chars().take(40).collect::<String>()
+            )),
+        }
+    }
+}
+
 fn evaluate(args: &EvalArgs) -> CliResult<Report> {
     let mut skipped = Vec::new();
     let mut report = match args.task {
@@ -577,11 +595,15 @@ fn evaluate(args: &EvalArgs) -> CliResult<Report> {
             let model = match &args.train {
                 Some(path) => {
                     let train: Vec<SentimentExample> = read_lines(path, &mut skipped)?;
+                    let mut weighted = Vec::with_capacity(train.len());
+                    for e in &train {
+                        match e.weight() {
+                            Ok(w) => weighted.push((e.text.as_str(), e.label.as_str(), w)),
+                            Err(why) => skipped.push(format!("{}: {why}", path.display())),
+                        }
+                    }
                     std::sync::Arc::new(kefu_bot::sentiment::SentimentModel::train_weighted(
-                        train.iter().map(|e| {
-                            let weight = e.weight.filter(|w| w.is_finite() && *w > 0.0);
-                            (e.text.as_str(), e.label.as_str(), weight.unwrap_or(1.0))
-                        }),
+                        weighted,
                         recipe(kefu_bot::sentiment::RECIPE, args.recipe.as_deref())?,
                     ))
                 }

@@ -456,4 +456,25 @@ fn train_sentiment_takes_labelled_examples_and_refuses_bad_ones() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("--examples-weight"));
     assert!(!bad_out.exists());
+
+    let weighed = write(
+        dir.path(),
+        "weights.jsonl",
+        &[r#"{"text":"还行","label":"pos","weight":-1}"#],
+    );
+    let output = kefu(
+        dir.path(),
+        &[
+            "bot",
+            "train-sentiment",
+            "--examples",
+            &weighed,
+            "--out",
+            &bad_out_arg,
+        ],
+    );
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(err.contains("weight -1") && err.contains("还行"), "{err}");
+    assert!(!bad_out.exists());
 }

@@ -333,7 +333,8 @@ fn migrate_reports_and_settings_come_from_flags_env_and_file() {
     );
 
     // Reply drafting: off unless an endpoint is set; a half or wrong setting is refused
-    // before anything starts, and the API key is never printed.
+    // before anything starts (a password in the URL is not echoed); a whole one is
+    // accepted, and the key does not appear in what the command prints.
     for (toml, says) in [
         (
             "draft_endpoint = 'http://127.0.0.1:8080/v1'\n",
@@ -342,6 +343,10 @@ fn migrate_reports_and_settings_come_from_flags_env_and_file() {
         (
             "draft_endpoint = 'https://api.example.com/v1'\ndraft_model = 'm'\n",
             "http:// URL",
+        ),
+        (
+            "draft_endpoint = 'http://u:hunter2@127.0.0.1/v1'\ndraft_model = 'm'\n",
+            "credentials",
         ),
     ] {
         std::fs::write(
@@ -355,6 +360,11 @@ fn migrate_reports_and_settings_come_from_flags_env_and_file() {
         let bad = run(&[]);
         assert!(!bad.status.success(), "{toml}");
         assert!(text(&bad.stderr).contains(says), "{}", text(&bad.stderr));
+        assert!(
+            !text(&bad.stderr).contains("hunter2"),
+            "{}",
+            text(&bad.stderr)
+        );
     }
     std::fs::write(
         work.path().join("kefu.toml"),

@@ -41,9 +41,20 @@ struct Endpoint {
     base_path: String,
 }
 
+impl Endpoint {
+    /// `host:port`, an IPv6 host in brackets.
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}:{}{}", self.host, self.port, self.base_path)
+        write!(f, "http://{}{}", self.authority(), self.base_path)
     }
 }
 
@@ -60,10 +71,19 @@ impl DraftConfig {
         if model.is_empty() || model.len() > 200 {
             return Err("the drafting model's name must be 1–200 characters".into());
         }
+        let api_key = api_key
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
+        if api_key
+            .as_ref()
+            .is_some_and(|k| k.chars().any(|c| c.is_control() || !c.is_ascii()))
+        {
+            return Err("the drafting API key has characters a header cannot carry".into());
+        }
         Ok(DraftConfig {
             endpoint,
             model: model.to_string(),
-            api_key: api_key.filter(|k| !k.trim().is_empty()),
+            api_key,
             timeout,
         })
     }
@@ -84,8 +104,20 @@ fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    if authority.is_empty() || authority.contains('@') {
+    if authority.contains('@') {
+        // Never echo it: the part before '@' is a password.
+        return Err(
+            "the drafting endpoint must not carry credentials; put the key in KEFU_DRAFT_API_KEY"
+                .into(),
+        );
+    }
+    if authority.is_empty() {
         return Err(format!("the drafting endpoint {url:?} has no host"));
+    }
+    if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "the drafting endpoint {url:?} must be a plain base URL (no query, fragment or spaces)"
+        ));
     }
     let bad_port = || format!("the drafting endpoint {url:?} has a bad port");
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
@@ -190,7 +222,7 @@ async fn request(config: &DraftConfig, messages: &[ChatMessage]) -> Result<Draft
     let mut request = hyper::Request::builder()
         .method("POST")
         .uri(format!("{}/chat/completions", endpoint.base_path))
-        .header("host", format!("{}:{}", endpoint.host, endpoint.port))
+        .header("host", endpoint.authority())
         .header("content-type", "application/json")
         .header("accept", "application/json");
     if let Some(key) = &config.api_key {
@@ -212,9 +244,11 @@ async fn request(config: &DraftConfig, messages: &[ChatMessage]) -> Result<Draft
         .to_bytes();
     connection.abort();
     if !status.is_success() {
-        let detail: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+        // The body can say anything; the log keeps it, the agent sees the status.
+        let detail: String = String::from_utf8_lossy(&bytes).chars().take(500).collect();
+        tracing::warn!(%status, detail, "the drafting model server refused");
         return Err(DraftError(format!(
-            "the drafting model server answered {status}: {detail}"
+            "the drafting model server answered {status}"
         )));
     }
     let completion: Completion = serde_json::from_slice(&bytes).map_err(|e| {
@@ -289,13 +323,35 @@ pub fn prompt(
         role: "system",
         content: system,
     }];
-    for (from_customer, text) in transcript {
-        messages.push(ChatMessage {
-            role: if *from_customer { "user" } else { "assistant" },
-            content: text.clone(),
-        });
-    }
+    messages.extend(conversation(transcript));
     messages
+}
+
+/// The case's messages as chat turns the model servers accept: starting and ending with
+/// the customer (the reply to draft is the next turn), one turn per side in a row.
+fn conversation(transcript: &[(bool, String)]) -> Vec<ChatMessage> {
+    let Some(last) = transcript.iter().rposition(|(customer, _)| *customer) else {
+        return Vec::new();
+    };
+    let first = transcript[..=last]
+        .iter()
+        .position(|(customer, _)| *customer)
+        .unwrap_or(last);
+    let mut turns: Vec<ChatMessage> = Vec::new();
+    for (from_customer, text) in &transcript[first..=last] {
+        let role = if *from_customer { "user" } else { "assistant" };
+        match turns.last_mut() {
+            Some(turn) if turn.role == role => {
+                turn.content.push('\n');
+                turn.content.push_str(text);
+            }
+            _ => turns.push(ChatMessage {
+                role,
+                content: text.clone(),
+            }),
+        }
+    }
+    turns
 }
 
 #[cfg(test)]
@@ -324,9 +380,17 @@ mod tests {
             "http://:80/v1",
             "http://host:notaport/v1",
             "http://user:secret@host/v1",
+            "http://host/v1?key=1",
+            "http://host/v1#x",
         ] {
             assert!(parse_endpoint(bad).is_err(), "{bad}");
         }
+        let refused = parse_endpoint("http://user:secret@host/v1").expect_err("refused");
+        assert!(!refused.contains("secret"), "{refused}");
+        assert_eq!(
+            parse_endpoint("http://[::1]:11434/v1").map(|e| e.to_string()),
+            Ok("http://[::1]:11434/v1".to_string())
+        );
     }
 
     #[test]
@@ -358,9 +422,23 @@ mod tests {
             Some("先讲结论"),
             Some("negative"),
         );
-        assert_eq!(m.len(), 3);
+        // The conversation ends with the customer: the agent's last line is not a turn to
+        // continue.
+        assert_eq!(m.len(), 2);
         assert!(m[0].content.contains("退款1-3个工作日到账") && m[0].content.contains("先讲结论"));
-        assert_eq!((m[1].role, m[2].role), ("user", "assistant"));
+        assert_eq!(m[1].role, "user");
+        let turns = conversation(&[
+            (false, "您好".into()),
+            (true, "在吗".into()),
+            (true, "订单123".into()),
+            (false, "在的".into()),
+            (true, "什么时候发货".into()),
+            (false, "稍等".into()),
+        ]);
+        let roles: Vec<&str> = turns.iter().map(|t| t.role).collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(turns[0].content, "在吗\n订单123");
+        assert!(conversation(&[(false, "您好".into())]).is_empty());
         let m = prompt("en", &[], &[], None, None);
         assert!(m[0].content.starts_with("You assist"));
     }

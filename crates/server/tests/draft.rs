@@ -205,6 +205,24 @@ async fn drafts_a_reply_with_a_model_server(store: Store) {
         "an internal note went to the model server: {sent}"
     );
 
+    // After an agent's reply the conversation sent still ends with the customer: the
+    // model drafts the next reply rather than continuing the agent's.
+    app.post(
+        &format!("/api/v1/cases/{case_id}/messages"),
+        &agent,
+        json!({"kind": "outbound", "body": "您好，正在为您查询"}),
+    )
+    .await
+    .ok(201);
+    app.post(&path, &agent, json!({})).await.ok(200);
+    let (_, sent) = fixture.seen.lock().expect("lock").pop().expect("a request");
+    let messages = sent["messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        messages.last().map(|m| m["role"].clone()),
+        Some(json!("user")),
+        "{sent}"
+    );
+
     // Every failure is a 502 with what went wrong, never a 500.
     for (behaviour, says) in [
         (Behaviour::Fail, "503"),

@@ -403,6 +403,10 @@ pub async fn complaint_suggestion(
     Ok(Json(suggestion))
 }
 
+/// How close a knowledge-base question must be to the message for its answer to be given
+/// to the drafting model as a fact (as assist asks of past replies).
+const DRAFT_MIN_SIMILARITY: f32 = 0.3;
+
 /// A reply drafted by the configured model server, for the agent to edit and send.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct DraftReply {
@@ -426,13 +430,13 @@ pub async fn draft(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DraftReply>> {
-    let material = state.store.assist_material(&id).await?;
     let Some(config) = state.config.draft.clone() else {
         return Err(crate::error::ApiError::new(
             crate::error::ErrorCode::Unsupported,
             "reply drafting is off: no model server is configured (draft_endpoint and draft_model in kefu.toml, or KEFU_DRAFT_ENDPOINT and KEFU_DRAFT_MODEL)",
         ));
     };
+    let material = state.store.assist_material(&id).await?;
     let Some(message) = material.last_message.clone() else {
         return Err(crate::error::ApiError::new(
             crate::error::ErrorCode::Conflict,
@@ -443,8 +447,10 @@ pub async fn draft(
     let reading = tokio::task::spawn_blocking(move || {
         let mut from_faq = Vec::new();
         let mut knowledge = Vec::new();
+        // Only answers close enough to the question: the model is told they are facts.
         for m in bot.faq.search(&message, 3).matches {
             if let Some(entry) = bot.faq.entry(&m.id)
+                && m.score >= DRAFT_MIN_SIMILARITY
                 && !entry.answer.trim().is_empty()
             {
                 from_faq.push(m.id.clone());
@@ -457,7 +463,14 @@ pub async fn draft(
             kefu_bot::sentiment::Context::default(),
         );
         let language = kefu_bot::normalize::language_of(&message);
-        (from_faq, knowledge, sentiment.label.as_str(), language)
+        let label = match (language, sentiment.label) {
+            ("zh", kefu_bot::sentiment::Label::Positive) => "正面",
+            ("zh", kefu_bot::sentiment::Label::Neutral) => "中性",
+            ("zh", kefu_bot::sentiment::Label::Negative) => "负面",
+            ("zh", kefu_bot::sentiment::Label::Angry) => "愤怒",
+            (_, label) => label.as_str(),
+        };
+        (from_faq, knowledge, label, language)
     })
     .await
     .map_err(crate::error::ApiError::internal)?;
