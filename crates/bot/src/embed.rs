@@ -166,14 +166,8 @@ impl Matrix {
     }
 }
 
-/// The word-piece table, one row per vocabulary entry (the rows are only looked up).
-#[derive(Debug, Clone)]
-struct WordTable {
-    scales: Vec<f32>,
-    values: Vec<i8>,
-}
-
-impl WordTable {
+impl Matrix {
+    /// Adds row `id` to `into` (the word-piece table's rows are only looked up).
     fn add_row(&self, id: usize, into: &mut [f32]) {
         let scale = self.scales[id];
         let row = &self.values[id * into.len()..(id + 1) * into.len()];
@@ -203,7 +197,8 @@ fn quantize_rows(values: &[f32], width: usize) -> (Vec<f32>, Vec<i8>) {
 #[derive(Debug, Clone)]
 pub struct Encoder {
     vocab: WordPiece,
-    word: WordTable,
+    /// The word-piece table, one row per vocabulary entry.
+    word: Matrix,
     position: Vec<f32>,
     token_type: Vec<f32>,
     norm: Norm,
@@ -618,10 +613,7 @@ impl Encoder {
         }
         Ok(Encoder {
             vocab,
-            word: WordTable {
-                scales: words.scales,
-                values: words.values,
-            },
+            word: words,
             position,
             token_type: token_type[..hidden].to_vec(),
             norm,
